@@ -1,0 +1,71 @@
+package eventing
+
+import (
+	"context"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// Observer is told what the Broker does with each event, so that a task
+// store can answer "what happened to my task". Calls may repeat after a crash
+// (delivery is at least once), so an Observer must apply them idempotently.
+// The Broker makes each call before it commits the step it reports.
+type Observer interface {
+	// Routed reports that e was stored and will be delivered to the named
+	// Triggers (none when no Trigger's filter matched). Kind tells whether e
+	// came from a producer or is a subscriber's reply.
+	Routed(ctx context.Context, kind EventKind, e *event.Event,
+		triggers []string) error
+	// Attempted reports the progress of one delivery.
+	Attempted(ctx context.Context, a Attempt) error
+}
+
+// EventKind says where an event in the Broker came from.
+type EventKind string
+
+// The kinds of events a Broker carries.
+const (
+	// KindAccepted is an event a producer posted.
+	KindAccepted EventKind = "accepted"
+	// KindReply is a subscriber's reply, a follow-up event.
+	KindReply EventKind = "reply"
+)
+
+// Outcome is where a delivery stands after an attempt.
+type Outcome string
+
+// The outcomes of a delivery attempt.
+const (
+	// OutcomeStarted: the attempt is being made.
+	OutcomeStarted Outcome = "started"
+	// OutcomeRetrying: the attempt failed and another is scheduled.
+	OutcomeRetrying Outcome = "retrying"
+	// OutcomeDelivered: the subscriber took the event (2xx).
+	OutcomeDelivered Outcome = "delivered"
+	// OutcomeDeadLettered: the delivery failed for good; the event went to
+	// the dead letter path.
+	OutcomeDeadLettered Outcome = "deadlettered"
+)
+
+// Attempt describes one step of delivering Event to Trigger.
+type Attempt struct {
+	Event   *event.Event
+	Trigger string
+	// Subscriber is where the event was sent, for display.
+	Subscriber string
+	// Number counts attempts from 1.
+	Number  int
+	Outcome Outcome
+	// Code is the subscriber's HTTP status, 0 when there was no answer.
+	Code int
+	// Reason says why an attempt failed, in words.
+	Reason string
+	// Reply is the subscriber's reply, set with OutcomeDelivered when it
+	// answered with a CloudEvent. It has already been published.
+	Reply *event.Event
+	// NextAttempt is when the next attempt is due, with OutcomeRetrying.
+	NextAttempt time.Time
+	// At is when the step happened.
+	At time.Time
+}
