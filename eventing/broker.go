@@ -1,0 +1,374 @@
+package eventing
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+)
+
+// ParallelismDefault is how many deliveries a Broker makes at once when
+// Params.Parallelism is 0.
+const ParallelismDefault = 16
+
+// DeadLetterRetryMax caps the wait between attempts to reach a dead letter
+// sink. Those attempts never stop: an event is not dropped because its sink
+// is down.
+const DeadLetterRetryMax = time.Minute
+
+// errorDataMax is the most characters of knativeerrordata, the failed
+// answer's body in base64, as Knative's dispatcher writes it.
+const errorDataMax = 1024
+
+// Resolver finds the Subscriber behind a Knative Destination.
+type Resolver interface {
+	Resolve(d duckv1.Destination) (Subscriber, error)
+}
+
+// Params configure a Broker.
+type Params struct {
+	// Name and Namespace name the Broker, as its manifest does.
+	Name      string
+	Namespace string
+	// Delivery is the Broker's delivery spec, the default for its Triggers.
+	Delivery *eventingduckv1.DeliverySpec
+	// Triggers are the Triggers of this Broker.
+	Triggers []*eventingv1.Trigger
+	// Queue stores the events and pending deliveries.
+	Queue Queue
+	// Resolver turns subscribers and dead letter sinks into addresses.
+	Resolver Resolver
+	// Observer, when set, is told of every routing and delivery step.
+	Observer Observer
+	// Parallelism bounds the deliveries in flight; 0 means
+	// ParallelismDefault.
+	Parallelism int
+	Logger      *slog.Logger
+}
+
+// Broker is a Knative Broker over a Queue: Publish stores an event for each
+// matching Trigger; Run delivers them.
+type Broker struct {
+	name, namespace string
+	queue           Queue
+	resolver        Resolver
+	observer        Observer
+	parallelism     int
+	log             *slog.Logger
+
+	triggers []*Trigger
+	byName   map[string]*Trigger
+}
+
+// NewBroker builds a Broker and its Triggers' filters and delivery policies.
+func NewBroker(p Params) (*Broker, error) {
+	if p.Queue == nil || p.Resolver == nil {
+		return nil, errors.New("new broker: Queue and Resolver are required")
+	}
+	delivery, err := NewDeliveryPolicy(p.Delivery)
+	if err != nil {
+		return nil, fmt.Errorf("broker %s: spec.delivery: %w", p.Name, err)
+	}
+	b := &Broker{
+		name:        p.Name,
+		namespace:   p.Namespace,
+		queue:       p.Queue,
+		resolver:    p.Resolver,
+		observer:    p.Observer,
+		parallelism: p.Parallelism,
+		log:         p.Logger,
+		byName:      map[string]*Trigger{},
+	}
+	if b.parallelism <= 0 {
+		b.parallelism = ParallelismDefault
+	}
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	b.log = b.log.With("component", "broker", "broker", p.Name)
+	if b.observer == nil {
+		b.observer = nopObserver{}
+	}
+	for _, spec := range p.Triggers {
+		t, err := newTrigger(spec, delivery)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := b.byName[t.Name()]; dup {
+			return nil, fmt.Errorf("broker %s: two Triggers named %q",
+				p.Name, t.Name())
+		}
+		b.triggers = append(b.triggers, t)
+		b.byName[t.Name()] = t
+	}
+	return b, nil
+}
+
+// Name returns the Broker's name.
+func (b *Broker) Name() string { return b.name }
+
+// Triggers returns the Broker's Triggers.
+func (b *Broker) Triggers() []*Trigger { return b.triggers }
+
+// Publish stores e for every Trigger whose filter it passes and returns its
+// task. See Publisher.
+func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
+	stampAccepted(e)
+	routes := b.route(e)
+
+	first, err := b.queue.Put(ctx, e, routes)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("publish %s: %w: %v", e.ID(),
+			ErrBrokerUnavailable, err)
+	}
+	if first != nil {
+		b.log.Debug("duplicate event", "id", e.ID(), "source", e.Source())
+		return Receipt{TaskID: TaskID(first), Duplicate: true}, nil
+	}
+
+	if err := b.observer.Routed(ctx, KindAccepted, e, routes); err != nil {
+		b.log.Warn("record accepted event", "id", e.ID(), "err", err)
+	}
+	b.log.Debug("event accepted", "id", e.ID(), "type", e.Type(),
+		"triggers", routes)
+	return Receipt{TaskID: TaskID(e)}, nil
+}
+
+// route names the Triggers whose filter e passes.
+func (b *Broker) route(e *event.Event) []string {
+	var names []string
+	for _, t := range b.triggers {
+		if t.Matches(e) {
+			names = append(names, t.Name())
+		}
+	}
+	return names
+}
+
+// Run makes deliveries until ctx is done, then waits for those in flight.
+func (b *Broker) Run(ctx context.Context) error {
+	slots := make(chan struct{}, b.parallelism)
+	freed := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		ds, next := b.queue.Claim(time.Now(), b.parallelism-len(slots))
+		for _, d := range ds {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.deliver(ctx, d)
+				<-slots
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+			}()
+		}
+
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-b.queue.Wake():
+		case <-freed:
+		case <-timer.C:
+		}
+	}
+}
+
+// deliver makes one attempt of d and records its outcome.
+func (b *Broker) deliver(ctx context.Context, d Delivery) {
+	t := b.byName[d.Trigger]
+	if t == nil {
+		b.log.Warn("delivery for a Trigger that no longer exists",
+			"trigger", d.Trigger, "id", d.Event.ID())
+		b.commit(ctx, d, b.queue.Bury(ctx, d, "trigger "+d.Trigger+" not found"))
+		return
+	}
+	if d.DeadLetter {
+		b.deliverDeadLetter(ctx, t, d)
+		return
+	}
+
+	a := Attempt{Event: d.Event, Trigger: t.Name(), Number: d.Attempts + 1,
+		Outcome: OutcomeStarted, At: time.Now()}
+	sub, err := b.resolver.Resolve(t.Spec.Spec.Subscriber)
+	if err == nil {
+		a.Subscriber = sub.URL.String()
+	}
+	b.observe(ctx, a)
+
+	var res Result
+	if err != nil {
+		res = Result{Err: fmt.Errorf("resolve subscriber: %w", err)}
+	} else {
+		actx, cancel := context.WithTimeout(ctx, t.Delivery.Timeout)
+		res = send(actx, sub, b.namespace, d.Event)
+		cancel()
+	}
+	if ctx.Err() != nil {
+		// Shutting down: the delivery stays in the queue and is made
+		// again after a restart.
+		return
+	}
+	a.Code, a.At = res.Code, time.Now()
+	if res.Err == nil {
+		b.delivered(ctx, t, d, a, res.Reply)
+		return
+	}
+	b.failed(ctx, t, d, a, res)
+}
+
+func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
+	a Attempt, reply *event.Event) {
+	var routes []string
+	if reply != nil {
+		if stampReply(reply, d.Event) {
+			routes = b.route(reply)
+		} else {
+			b.log.Warn("reply not routed: knativebrokerttl exhausted",
+				"trigger", t.Name(), "id", reply.ID())
+		}
+	}
+	a.Outcome, a.Reply = OutcomeDelivered, reply
+	b.observe(ctx, a)
+	if reply != nil {
+		if err := b.observer.Routed(ctx, KindReply, reply, routes); err != nil {
+			b.log.Warn("record reply", "id", reply.ID(), "err", err)
+		}
+	}
+	b.log.Info("delivered", "trigger", t.Name(), "id", d.Event.ID(),
+		"type", d.Event.Type(), "attempt", a.Number, "status", a.Code,
+		"reply", replyType(reply))
+	b.commit(ctx, d, b.queue.Done(ctx, d, reply, routes))
+}
+
+func (b *Broker) failed(ctx context.Context, t *Trigger, d Delivery,
+	a Attempt, res Result) {
+	a.Reason = res.Err.Error()
+	if Retryable(res.Code) && a.Number <= t.Delivery.Retries {
+		wait := t.Delivery.Backoff(a.Number)
+		a.Outcome, a.NextAttempt = OutcomeRetrying, a.At.Add(wait)
+		b.observe(ctx, a)
+		b.log.Warn("delivery failed, will retry", "trigger", t.Name(),
+			"id", d.Event.ID(), "attempt", a.Number, "status", res.Code,
+			"backoff", wait, "err", res.Err)
+		d.Attempts = a.Number
+		b.commit(ctx, d, b.queue.Retry(ctx, d, a.NextAttempt))
+		return
+	}
+
+	a.Outcome = OutcomeDeadLettered
+	b.observe(ctx, a)
+	b.log.Warn("delivery failed for good", "trigger", t.Name(),
+		"id", d.Event.ID(), "attempts", a.Number, "status", res.Code,
+		"err", res.Err)
+	if t.Delivery.DeadLetterSink == nil {
+		b.commit(ctx, d, b.queue.Bury(ctx, d, a.Reason))
+		return
+	}
+	d.DeadLetter, d.Attempts = true, 0
+	d.ErrCode, d.ErrData = res.Code, res.Body
+	b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now()))
+}
+
+// deliverDeadLetter sends d's event, with Knative's error extensions, to the
+// Trigger's dead letter sink. It retries with the Trigger's backoff, capped
+// at DeadLetterRetryMax, for as long as it takes.
+func (b *Broker) deliverDeadLetter(ctx context.Context, t *Trigger, d Delivery) {
+	sink := t.Delivery.DeadLetterSink
+	e := deadLetterEvent(d, sink)
+	sub, err := b.resolver.Resolve(*sink)
+	var res Result
+	if err != nil {
+		res = Result{Err: fmt.Errorf("resolve dead letter sink: %w", err)}
+	} else {
+		actx, cancel := context.WithTimeout(ctx, t.Delivery.Timeout)
+		res = send(actx, sub, b.namespace, e)
+		cancel()
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if res.Err == nil {
+		b.log.Info("dead-lettered", "trigger", t.Name(), "id", e.ID())
+		b.commit(ctx, d, b.queue.Done(ctx, d, nil, nil))
+		return
+	}
+	d.Attempts++
+	wait := min(t.Delivery.Backoff(d.Attempts), DeadLetterRetryMax)
+	if wait <= 0 {
+		wait = time.Second
+	}
+	b.log.Warn("dead letter sink failed, will retry", "trigger", t.Name(),
+		"id", e.ID(), "attempt", d.Attempts, "backoff", wait, "err", res.Err)
+	b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now().Add(wait)))
+}
+
+// deadLetterEvent is d's event with knativeerrordest, knativeerrorcode and
+// knativeerrordata, as Knative's dispatcher sets them.
+func deadLetterEvent(d Delivery, sink *duckv1.Destination) *event.Event {
+	e := d.Event.Clone()
+	dest := ""
+	if sink.URI != nil {
+		dest = sink.URI.String()
+	} else if sink.Ref != nil {
+		dest = sink.Ref.Kind + "/" + sink.Ref.Name
+	}
+	e.SetExtension("knativeerrordest", dest)
+	e.SetExtension("knativeerrorcode", fmt.Sprint(d.ErrCode))
+	if body := d.ErrData; len(body) > 0 {
+		// 768 bytes encode to exactly errorDataMax characters.
+		body = body[:min(len(body), errorDataMax/4*3)]
+		e.SetExtension("knativeerrordata",
+			base64.StdEncoding.EncodeToString(body))
+	}
+	return &e
+}
+
+// commit logs a Queue error. The delivery then stays claimed until the next
+// start, when it is made again: nothing is lost, it is only late.
+func (b *Broker) commit(ctx context.Context, d Delivery, err error) {
+	if err != nil && ctx.Err() == nil {
+		b.log.Error("queue update failed", "trigger", d.Trigger,
+			"id", d.Event.ID(), "err", err)
+	}
+}
+
+func (b *Broker) observe(ctx context.Context, a Attempt) {
+	if err := b.observer.Attempted(ctx, a); err != nil {
+		b.log.Warn("record delivery attempt", "trigger", a.Trigger,
+			"id", a.Event.ID(), "err", err)
+	}
+}
+
+func replyType(e *event.Event) string {
+	if e == nil {
+		return ""
+	}
+	return e.Type()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Routed(context.Context, EventKind, *event.Event, []string) error {
+	return nil
+}
+func (nopObserver) Attempted(context.Context, Attempt) error { return nil }

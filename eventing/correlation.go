@@ -1,0 +1,97 @@
+package eventing
+
+import (
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
+	"github.com/google/uuid"
+)
+
+// Extension attributes the Broker reads and sets.
+const (
+	// ExtCorrelationID groups the events of one task (CloudEvents
+	// Correlation extension). The Broker sets it on an event that has none:
+	// to TaskID(e) for a producer's event, to the answered event's for a
+	// reply.
+	ExtCorrelationID = "correlationid"
+	// ExtCausationID is the id of the event that caused this one (CloudEvents
+	// Correlation extension). The Broker sets it on replies that lack it.
+	ExtCausationID = "causationid"
+	// ExtBrokerTTL is Knative's loop guard: it starts at BrokerTTLDefault and
+	// drops by one per reply; a reply that would reach zero is not routed.
+	ExtBrokerTTL = "knativebrokerttl"
+)
+
+// BrokerTTLDefault is the hop budget of a new event, as in Knative.
+const BrokerTTLDefault = 255
+
+// taskNamespace seeds the name-based UUIDs of TaskID.
+var taskNamespace = uuid.MustParse("6f1c1d0e-3f5a-4a43-9c1e-8f6b2f0d7a11")
+
+// TaskID is the id of the task a producer's event starts: its correlationid
+// if it has one, else a UUID derived from its source and id, so that the
+// same event posted twice names the same task on any ingress.
+func TaskID(e *event.Event) string {
+	if id := stringExtension(e, ExtCorrelationID); id != "" {
+		return id
+	}
+	return uuid.NewSHA1(taskNamespace, eventKey(e)).String()
+}
+
+// eventKey identifies an event for deduplication: source and id, which the
+// CloudEvents spec says are unique together.
+func eventKey(e *event.Event) []byte {
+	return []byte(e.Source() + "\x00" + e.ID())
+}
+
+// EventKey is the deduplication key of e: its source and id.
+func EventKey(e *event.Event) string { return string(eventKey(e)) }
+
+func stringExtension(e *event.Event, name string) string {
+	v, ok := e.Extensions()[name]
+	if !ok {
+		return ""
+	}
+	s, err := types.ToString(v)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// brokerTTL returns e's knativebrokerttl, or BrokerTTLDefault when it has
+// none or it is not a number.
+func brokerTTL(e *event.Event) int {
+	v, ok := e.Extensions()[ExtBrokerTTL]
+	if !ok {
+		return BrokerTTLDefault
+	}
+	n, err := types.ToInteger(v)
+	if err != nil {
+		return BrokerTTLDefault
+	}
+	return int(n)
+}
+
+// stampAccepted gives a producer's event its correlationid and hop budget.
+func stampAccepted(e *event.Event) {
+	if stringExtension(e, ExtCorrelationID) == "" {
+		e.SetExtension(ExtCorrelationID, TaskID(e))
+	}
+	if _, ok := e.Extensions()[ExtBrokerTTL]; !ok {
+		e.SetExtension(ExtBrokerTTL, BrokerTTLDefault)
+	}
+}
+
+// stampReply links a reply to the event it answers. It returns false when
+// the reply has no hops left and must not be routed.
+func stampReply(reply, cause *event.Event) bool {
+	if stringExtension(reply, ExtCorrelationID) == "" {
+		reply.SetExtension(ExtCorrelationID, stringExtension(cause, ExtCorrelationID))
+	}
+	if stringExtension(reply, ExtCausationID) == "" {
+		reply.SetExtension(ExtCausationID, cause.ID())
+	}
+	ttl := brokerTTL(cause) - 1
+	reply.SetExtension(ExtBrokerTTL, ttl)
+	return ttl > 0
+}

@@ -1,0 +1,121 @@
+package eventing
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+)
+
+// ReplyBytesMax bounds the body of a subscriber's answer that the dispatcher
+// reads. A larger reply fails the delivery (it is treated as a 502).
+const ReplyBytesMax = 32 << 20
+
+// Subscriber is where a Trigger's events go: an address and the transport
+// that reaches it (for a local function, the runner that starts it).
+type Subscriber struct {
+	URL       *url.URL
+	Transport http.RoundTripper
+}
+
+// Result is what one delivery attempt came to.
+type Result struct {
+	// Code is the subscriber's HTTP status; 0 when none came back
+	// (connection refused, timeout).
+	Code int
+	// Err is set when the attempt failed.
+	Err error
+	// Reply is the CloudEvent the subscriber answered with, if any.
+	Reply *event.Event
+	// Body is the start of the subscriber's answer when it failed, for
+	// the dead letter's knativeerrordata.
+	Body []byte
+	// RetryAfter is the subscriber's Retry-After header, raw.
+	RetryAfter string
+}
+
+// errReplyNotEvent marks a 2xx answer with a body that is not a CloudEvent.
+var errReplyNotEvent = errors.New("reply is not a CloudEvent")
+
+// send delivers e to s in binary mode, as Knative's dispatcher does, and
+// reads the answer. namespace goes into the Kn-Namespace header.
+func send(ctx context.Context, s Subscriber, namespace string,
+	e *event.Event) Result {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		s.URL.String(), nil)
+	if err != nil {
+		return Result{Err: fmt.Errorf("build request: %w", err)}
+	}
+	msg := binding.ToMessage(e)
+	if err := cehttp.WriteRequest(ctx, msg, req); err != nil {
+		return Result{Err: fmt.Errorf("encode event: %w", err)}
+	}
+	req.Header.Set("Prefer", "reply")
+	req.Header.Set("Kn-Namespace", namespace)
+
+	client := http.Client{Transport: s.Transport}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Result{Err: err}
+	}
+	defer resp.Body.Close()
+	return readAnswer(resp)
+}
+
+func readAnswer(resp *http.Response) Result {
+	r := Result{Code: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, ReplyBytesMax+1))
+	if err != nil {
+		r.Err = fmt.Errorf("read answer: %w", err)
+		return r
+	}
+	if len(body) > ReplyBytesMax {
+		r.Code = http.StatusBadGateway
+		r.Err = fmt.Errorf("answer is larger than %d bytes", ReplyBytesMax)
+		return r
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		r.Body = body
+		r.Err = fmt.Errorf("subscriber answered %d %s%s", resp.StatusCode,
+			http.StatusText(resp.StatusCode), excerpt(body))
+		return r
+	}
+
+	if len(body) == 0 && resp.Header.Get("Ce-Id") == "" {
+		return r
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	reply, err := cehttp.NewEventFromHTTPResponse(resp)
+	if err == nil {
+		err = reply.Validate()
+	}
+	if err != nil {
+		r.Code = http.StatusBadGateway
+		r.Body = body
+		r.Err = fmt.Errorf("%w: %v", errReplyNotEvent, err)
+		return r
+	}
+	r.Reply = reply
+	return r
+}
+
+// excerpt gives the start of an error body for a log line or a reason.
+func excerpt(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if s == "" {
+		return ""
+	}
+	const max = 200
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return ": " + s
+}

@@ -1,0 +1,54 @@
+package eventing
+
+import (
+	"context"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// Queue is the durable store behind a Broker: its events and their pending
+// deliveries. Every method that changes it returns only once the change is
+// on disk (or confirmed by the server).
+type Queue interface {
+	// Put stores e and one pending delivery per named Trigger, atomically.
+	// If an event with e's source and id was stored before, Put writes
+	// nothing and returns that earlier event; else it returns nil.
+	Put(ctx context.Context, e *event.Event, triggers []string) (
+		*event.Event, error)
+	// Claim hands out up to max deliveries that are due at now, marking
+	// them claimed until Done, Retry or Bury. It also returns when the next
+	// unclaimed delivery falls due (zero when none is waiting).
+	Claim(now time.Time, max int) ([]Delivery, time.Time)
+	// Done ends d and, atomically, stores reply (if not nil) with one
+	// pending delivery per named Trigger.
+	Done(ctx context.Context, d Delivery, reply *event.Event,
+		triggers []string) error
+	// Retry stores d's new state (attempts, dead letter phase) and makes it
+	// due again at when.
+	Retry(ctx context.Context, d Delivery, when time.Time) error
+	// Bury ends d without delivery, keeping a record of it and why.
+	Bury(ctx context.Context, d Delivery, reason string) error
+	// Wake signals (without blocking the sender) when Put or Retry made a
+	// delivery due.
+	Wake() <-chan struct{}
+}
+
+// Delivery is one pending delivery of an event to a Trigger's subscriber.
+type Delivery struct {
+	// ID identifies the delivery within its Queue.
+	ID uint64
+	// Event is the event to deliver.
+	Event *event.Event
+	// Trigger is the name of the Trigger whose subscriber gets the event.
+	Trigger string
+	// Attempts counts the attempts already made in the current phase.
+	Attempts int
+	// DeadLetter is set once the delivery to the subscriber failed for good
+	// and the event is on its way to the dead letter sink.
+	DeadLetter bool
+	// ErrCode and ErrData describe the failed delivery to the subscriber,
+	// for the dead letter's knativeerrorcode and knativeerrordata.
+	ErrCode int
+	ErrData []byte
+}

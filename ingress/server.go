@@ -1,0 +1,157 @@
+package ingress
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ferryfn/ferry/eventing"
+	"github.com/ferryfn/ferry/tasks"
+)
+
+// Defaults of Params.
+const (
+	// MaxBodyBytesDefault is the largest request body accepted when
+	// Params.MaxBodyBytes is 0: 16 MiB, room for an image to thumbnail.
+	MaxBodyBytesDefault int64 = 16 << 20
+	// SourceDefault is the source of the events the ingress wraps around
+	// plain bodies when Params.Source is empty.
+	SourceDefault = "/ferry/ingress"
+	// WaitMaxDefault is the longest ?wait= when Params.WaitMax is 0.
+	WaitMaxDefault = 60 * time.Second
+)
+
+// Params configures a Server.
+type Params struct {
+	// Publisher takes accepted events into the Broker. Required.
+	Publisher eventing.Publisher
+	// Tasks is the task store that GET /v1/tasks reads from. Required.
+	Tasks tasks.Reader
+	// Logger gets one line per request and the failures; nil means
+	// slog.Default(). Event data is never logged.
+	Logger *slog.Logger
+	// MaxBodyBytes is the largest request body; larger bodies get 413
+	// body-too-large. 0 or less means MaxBodyBytesDefault.
+	MaxBodyBytes int64
+	// Source is the source attribute of the events that POST
+	// /v1/tasks/{type} wraps around plain bodies; "" means SourceDefault.
+	// Idempotency keys are unique within it.
+	Source string
+	// Ready reports whether the ingress can take work (the Broker and the
+	// task store answer); GET /readyz answers 503 not-ready with its error.
+	// nil means always ready.
+	Ready func(context.Context) error
+	// WaitMax caps ?wait= on GET /v1/tasks/{id} and its result; a longer
+	// wait is cut to WaitMax. 0 or less means WaitMaxDefault.
+	WaitMax time.Duration
+}
+
+// Server is the ingress's HTTP API. It is safe for concurrent use.
+type Server struct {
+	publisher    eventing.Publisher
+	tasks        tasks.Reader
+	log          *slog.Logger
+	maxBodyBytes int64
+	source       string
+	ready        func(context.Context) error
+	waitMax      time.Duration
+
+	engine *gin.Engine
+}
+
+// New returns a Server configured by p, with the defaults above for the
+// zero fields. It panics when p.Publisher or p.Tasks is nil. It sets gin's
+// global mode to release, which keeps gin's own debug output off.
+func New(p Params) *Server {
+	if p.Publisher == nil || p.Tasks == nil {
+		panic("ingress.New: Params.Publisher and Params.Tasks are required")
+	}
+	s := &Server{
+		publisher:    p.Publisher,
+		tasks:        p.Tasks,
+		log:          p.Logger,
+		maxBodyBytes: p.MaxBodyBytes,
+		source:       p.Source,
+		ready:        p.Ready,
+		waitMax:      p.WaitMax,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "ingress")
+	if s.maxBodyBytes <= 0 {
+		s.maxBodyBytes = MaxBodyBytesDefault
+	}
+	if s.source == "" {
+		s.source = SourceDefault
+	}
+	if s.waitMax <= 0 {
+		s.waitMax = WaitMaxDefault
+	}
+
+	s.engine = s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler serving the API: a gin engine with
+// panic recovery and an access log (method, path, status, duration, and for
+// event posts the event's id and type and the task id; never bodies).
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// routes builds the gin engine.
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	// Answer a wrong slash with 404, not a redirect that a producer's
+	// POST may not follow.
+	r.RedirectTrailingSlash = false
+	r.HandleMethodNotAllowed = true
+	r.Use(s.accessLog, gin.CustomRecoveryWithWriter(nil, s.recovered))
+	r.NoRoute(s.noRoute)
+	r.NoMethod(s.noMethod)
+
+	for _, path := range []string{"/", "/v1/events"} {
+		r.POST(path, s.postEvent)
+		r.OPTIONS(path, s.webhookHandshake)
+	}
+	r.POST("/v1/tasks/:type", s.postPlain)
+	r.GET("/v1/tasks/:id", s.getTask)
+	r.GET("/v1/tasks/:id/result", s.getResult)
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	return r
+}
+
+// healthz answers 200 while the process serves.
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz answers 200 when Params.Ready reports no error, 503 otherwise.
+func (s *Server) readyz(c *gin.Context) {
+	if s.ready != nil {
+		if err := s.ready(c.Request.Context()); err != nil {
+			s.log.Warn("not ready", "err", err)
+			writeProblem(c, newProblem(ProblemNotReady, err.Error()))
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// noRoute answers a path no route has.
+func (s *Server) noRoute(c *gin.Context) {
+	writeProblem(c, newProblem(ProblemNotFound,
+		"no route for "+c.Request.Method+" "+c.Request.URL.Path))
+}
+
+// noMethod answers a method the path does not have; gin has set Allow.
+func (s *Server) noMethod(c *gin.Context) {
+	allow := c.Writer.Header().Get("Allow")
+	writeProblem(c, newProblem(ProblemMethodNotAllowed,
+		"method "+c.Request.Method+" is not allowed on "+
+			c.Request.URL.Path+"; allowed: "+allow))
+}

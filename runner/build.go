@@ -1,0 +1,289 @@
+package runner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Files of a build folder, <BuildDir>/<name>/<hash>/.
+const (
+	// binaryName is the built function.
+	binaryName = "function"
+	// completeMarker is written last, just before the folder gets its final
+	// name: a folder without it is not a build.
+	completeMarker = ".complete"
+	// tempPrefix starts the name of a build folder still being written.
+	tempPrefix = ".tmp-"
+	// hashLen is how many hex digits of the content hash name the folder.
+	hashLen = 16
+)
+
+// build is the last build outcome of a function.
+type build struct {
+	state  BuildState
+	hash   string
+	binary string // the executable, when state is BuildReady
+	err    error  // when state is BuildFailed
+}
+
+// buildFunction makes sure f has an up-to-date build and returns its
+// binary. Builds run one at a time across the runner (they are CPU bound).
+//
+// explicit is true for Runner.Build: it logs cache hits at info and
+// retries a failed build. On demand (a cold start), a cache hit is logged
+// at debug and a build that failed for the same sources fails again at
+// once, without compiling, so that redelivered events do not each pay for a
+// compile that is known to fail.
+func (r *Runner) buildFunction(ctx context.Context, f *function,
+	explicit bool) (string, error) {
+	r.buildMu.Lock()
+	defer r.buildMu.Unlock()
+
+	src, err := readSource(f.dir, f.spec.Invoke)
+	if err != nil {
+		return "", f.buildDone(build{state: BuildFailed, err: err})
+	}
+	hash, err := r.sourceHash(src)
+	if err != nil {
+		return "", f.buildDone(build{state: BuildFailed, err: err})
+	}
+	if prev := f.lastBuild(); !explicit && prev.state == BuildFailed &&
+		prev.hash == hash {
+		return "", prev.err
+	}
+
+	dir := filepath.Join(r.buildDir, f.spec.Name, hash)
+	binary := filepath.Join(dir, binaryName)
+	if complete(dir) {
+		level := slog.LevelDebug
+		if explicit {
+			level = slog.LevelInfo
+		}
+		f.log.Log(ctx, level, "build up to date", "cached", true,
+			"hash", hash)
+		return binary, f.buildDone(build{state: BuildReady, hash: hash,
+			binary: binary})
+	}
+
+	f.setBuildState(BuildRunning)
+	start := time.Now()
+	err = r.compile(ctx, f.spec.Name, src, hash, dir)
+	took := time.Since(start)
+	if err != nil {
+		f.log.Error("build failed", "duration", took, "err", err)
+		return "", f.buildDone(build{state: BuildFailed, hash: hash, err: err})
+	}
+	f.log.Info("built", "cached", false, "hash", hash, "duration", took)
+	return binary, f.buildDone(build{state: BuildReady, hash: hash,
+		binary: binary})
+}
+
+// complete reports whether dir is a finished build folder.
+func complete(dir string) bool {
+	bin, err := os.Stat(filepath.Join(dir, binaryName))
+	if err != nil || !bin.Mode().IsRegular() {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, completeMarker))
+	return err == nil
+}
+
+// compile generates the build module for src in a temporary folder beside
+// dir, runs `go mod tidy` and `go build` in it, and renames it to dir once
+// the binary and the completion marker are written. Older builds of the
+// function are removed afterwards.
+func (r *Runner) compile(ctx context.Context, name string, src source,
+	hash, dir string) error {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+	tmp, err := os.MkdirTemp(parent, tempPrefix+hash+"-")
+	if err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+
+	if err := writeScaffold(tmp, name, src); err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+	if err := goCommand(ctx, tmp, "mod", "tidy"); err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+	if err := goCommand(ctx, tmp, "build", "-o", binaryName, "."); err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+
+	marker := fmt.Sprintf("hash %s\nbuilt %s\n", hash,
+		time.Now().UTC().Format(time.RFC3339))
+	err = os.WriteFile(filepath.Join(tmp, completeMarker), []byte(marker),
+		0o644)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+
+	pruneBuilds(parent, filepath.Base(dir))
+	return nil
+}
+
+// writeScaffold writes the generated go.mod and main.go into dir.
+func writeScaffold(dir, name string, src source) error {
+	main, err := buildMain(name, src)
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"go.mod":  buildGoMod(name, src),
+		"main.go": main,
+	}
+	for file, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, file), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneBuilds removes every entry of parent but keep: older builds of the
+// function and temporary folders left by an interrupted build. Failures
+// are ignored; the next build tries again.
+func pruneBuilds(parent, keep string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.Name() != keep {
+			os.RemoveAll(filepath.Join(parent, e.Name()))
+		}
+	}
+}
+
+// goCommand runs `go args...` in dir and returns an error holding its
+// trimmed output when it fails. GOFLAGS=-mod=mod lets go.mod and go.sum be
+// updated as needed; -buildvcs=false because the build folder is not the
+// function's repository (stamping it would describe the wrong one, or fail
+// where git is missing); GOWORK=off keeps a go.work around the folders out.
+func goCommand(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(withoutEnv(os.Environ(), "GOFLAGS", "GOWORK"),
+		"GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+		}
+		return fmt.Errorf("go %s: %w:\n%s", strings.Join(args, " "), err, msg)
+	}
+	return nil
+}
+
+// withoutEnv returns env without the variables named.
+func withoutEnv(env []string, names ...string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		keep := true
+		for _, n := range names {
+			if strings.HasPrefix(kv, n+"=") {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// sourceHash is the content hash of a build: sha256 over the generator
+// version, the func-go version, the Go version Ferry runs with, the invoke
+// and shape, and the relative path and content of every file under the
+// function's folder. It skips .git and .func folders and the runner's own
+// build and log folders when they lie inside. The hash is hashLen hex
+// digits.
+func (r *Runner) sourceHash(src source) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "ferry-runner\x00%s\x00%s\x00%s\x00%s\x00%s\x00",
+		generatorVersion, funcGoVersion, runtime.Version(), src.Invoke,
+		src.Shape)
+
+	err := filepath.WalkDir(src.Dir, func(path string, d fs.DirEntry,
+		err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != src.Dir && r.skipDir(path, d.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(src.Dir, path)
+		if err != nil {
+			return err
+		}
+		return hashFile(h, path, filepath.ToSlash(rel), d)
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash sources: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:hashLen], nil
+}
+
+// skipDir reports whether the folder at path is left out of a function's
+// content hash.
+func (r *Runner) skipDir(path, name string) bool {
+	return name == ".git" || name == ".func" ||
+		path == r.buildDir || path == r.logDir
+}
+
+// hashFile adds one file to h: its relative path, then its content (a
+// symbolic link adds its target; other special files add nothing).
+func hashFile(h io.Writer, path, rel string, d fs.DirEntry) error {
+	switch {
+	case d.Type()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "link\x00%s\x00%s\x00", rel, target)
+		return nil
+	case !d.Type().IsRegular():
+		return nil
+	}
+
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(h, "file\x00%s\x00%d\x00", rel, info.Size())
+	if _, err := io.Copy(h, file); err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
+	return nil
+}
