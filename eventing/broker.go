@@ -247,13 +247,15 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 				"trigger", t.Name(), "id", reply.ID())
 		}
 	}
-	a.Outcome, a.Reply = OutcomeDelivered, reply
-	b.observe(ctx, a)
+	// The reply is recorded before the delivery counts as done, so that
+	// a task never looks finished without its result.
 	if reply != nil {
 		if err := b.observer.Routed(ctx, KindReply, reply, routes); err != nil {
 			b.log.Warn("record reply", "id", reply.ID(), "err", err)
 		}
 	}
+	a.Outcome, a.Reply = OutcomeDelivered, reply
+	b.observe(ctx, a)
 	b.log.Info("delivered", "trigger", t.Name(), "id", d.Event.ID(),
 		"type", d.Event.Type(), "attempt", a.Number, "status", a.Code,
 		"reply", replyType(reply))

@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,13 +50,15 @@ func (s *Server) accessLog(c *gin.Context) {
 			slog.String("event_type", n.eventType))
 	}
 	if n.task != "" {
-		attrs = append(attrs, slog.String("task", n.task),
-			slog.Bool("duplicate", n.duplicate))
+		attrs = append(attrs, slog.String("task", n.task))
+		if n.eventID != "" {
+			attrs = append(attrs, slog.Bool("duplicate", n.duplicate))
+		}
 	}
 	if n.problem != "" {
 		attrs = append(attrs, slog.String("problem", string(n.problem)))
 	}
-	s.log.LogAttrs(context.Background(), accessLevel(c, status), "request",
+	s.log.LogAttrs(c.Request.Context(), accessLevel(c, status), "request",
 		attrs...)
 }
 

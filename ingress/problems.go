@@ -78,9 +78,9 @@ var problemKinds = map[ProblemType]struct {
 	ProblemTaskFailed:       {"Task failed", http.StatusConflict},
 	ProblemBrokerUnavailable: {"Broker unavailable",
 		http.StatusServiceUnavailable},
-	ProblemNotReady:  {"Not ready", http.StatusServiceUnavailable},
-	ProblemNotFound:  {"Not found", http.StatusNotFound},
-	ProblemInternal:  {"Internal error", http.StatusInternalServerError},
+	ProblemNotReady: {"Not ready", http.StatusServiceUnavailable},
+	ProblemNotFound: {"Not found", http.StatusNotFound},
+	ProblemInternal: {"Internal error", http.StatusInternalServerError},
 	ProblemMethodNotAllowed: {"Method not allowed",
 		http.StatusMethodNotAllowed},
 }

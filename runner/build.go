@@ -29,8 +29,8 @@ const (
 	hashLen = 16
 )
 
-// build is the last build outcome of a function.
-type build struct {
+// buildResult is the last build outcome of a function.
+type buildResult struct {
 	state  BuildState
 	hash   string
 	binary string // the executable, when state is BuildReady
@@ -51,20 +51,31 @@ func (r *Runner) buildFunction(ctx context.Context, f *function,
 	defer r.buildMu.Unlock()
 
 	src, err := readSource(f.dir, f.spec.Invoke)
-	if err != nil {
-		return "", f.buildDone(build{state: BuildFailed, err: err})
+	var hash string
+	if err == nil {
+		hash, err = r.sourceHash(src)
 	}
-	hash, err := r.sourceHash(src)
 	if err != nil {
-		return "", f.buildDone(build{state: BuildFailed, err: err})
+		err = fmt.Errorf("build %s: %w", f.spec.Name, err)
+		f.log.Error("build failed", "err", err)
+		return "", f.buildDone(buildResult{state: BuildFailed, err: err})
 	}
+
+	return r.buildSource(ctx, f, src, hash, explicit)
+}
+
+// buildSource builds src, whose content hash is hash, unless the build
+// folder for hash is complete. See buildFunction for explicit.
+func (r *Runner) buildSource(ctx context.Context, f *function, src source,
+	hash string, explicit bool) (string, error) {
 	if prev := f.lastBuild(); !explicit && prev.state == BuildFailed &&
 		prev.hash == hash {
 		return "", prev.err
 	}
 
 	dir := filepath.Join(r.buildDir, f.spec.Name, hash)
-	binary := filepath.Join(dir, binaryName)
+	done := buildResult{state: BuildReady, hash: hash,
+		binary: filepath.Join(dir, binaryName)}
 	if complete(dir) {
 		level := slog.LevelDebug
 		if explicit {
@@ -72,21 +83,20 @@ func (r *Runner) buildFunction(ctx context.Context, f *function,
 		}
 		f.log.Log(ctx, level, "build up to date", "cached", true,
 			"hash", hash)
-		return binary, f.buildDone(build{state: BuildReady, hash: hash,
-			binary: binary})
+		return done.binary, f.buildDone(done)
 	}
 
 	f.setBuildState(BuildRunning)
 	start := time.Now()
-	err = r.compile(ctx, f.spec.Name, src, hash, dir)
+	err := r.compile(ctx, f.spec.Name, src, hash, dir)
 	took := time.Since(start)
 	if err != nil {
 		f.log.Error("build failed", "duration", took, "err", err)
-		return "", f.buildDone(build{state: BuildFailed, hash: hash, err: err})
+		return "", f.buildDone(buildResult{state: BuildFailed, hash: hash,
+			err: err})
 	}
 	f.log.Info("built", "cached", false, "hash", hash, "duration", took)
-	return binary, f.buildDone(build{state: BuildReady, hash: hash,
-		binary: binary})
+	return done.binary, f.buildDone(done)
 }
 
 // complete reports whether dir is a finished build folder.
@@ -121,7 +131,8 @@ func (r *Runner) compile(ctx context.Context, name string, src source,
 	if err := goCommand(ctx, tmp, "mod", "tidy"); err != nil {
 		return fmt.Errorf("build %s: %w", name, err)
 	}
-	if err := goCommand(ctx, tmp, "build", "-o", binaryName, "."); err != nil {
+	err = goCommand(ctx, tmp, "build", "-o", binaryName, ".")
+	if err != nil {
 		return fmt.Errorf("build %s: %w", name, err)
 	}
 
@@ -177,24 +188,60 @@ func pruneBuilds(parent, keep string) {
 }
 
 // goCommand runs `go args...` in dir and returns an error holding its
-// trimmed output when it fails. GOFLAGS=-mod=mod lets go.mod and go.sum be
-// updated as needed; -buildvcs=false because the build folder is not the
-// function's repository (stamping it would describe the wrong one, or fail
-// where git is missing); GOWORK=off keeps a go.work around the folders out.
+// trimmed output when it fails, its file positions made to outlive the
+// build folder (see sourcePaths). GOFLAGS=-mod=mod lets go.mod and go.sum be updated as
+// needed; -buildvcs=false because the build folder is not the function's
+// repository (stamping it would describe the wrong one, or fail where git
+// is missing); GOWORK=off keeps a go.work around the folders out.
 func goCommand(ctx context.Context, dir string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(withoutEnv(os.Environ(), "GOFLAGS", "GOWORK"),
 		"GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off")
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		msg := strings.TrimSpace(string(out))
-		if msg == "" {
-			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
-		}
-		return fmt.Errorf("go %s: %w:\n%s", strings.Join(args, " "), err, msg)
+	if err == nil {
+		return nil
 	}
-	return nil
+
+	what := "go " + strings.Join(args, " ")
+	msg := sourcePaths(strings.TrimSpace(string(out)), dir)
+	if msg == "" {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w:\n%s", what, err, msg)
+}
+
+// sourcePaths rewrites the file positions the go command printed relative
+// to the build folder dir (../../../echo/handle.go:14:2: ...), which means
+// nothing once that folder is gone: they become relative to Ferry's working
+// folder when they lie inside it (functions/echo/handle.go:14:2: ...), as an
+// editor opens them, and absolute otherwise. Other lines are kept.
+func sourcePaths(out, dir string) string {
+	wd, _ := os.Getwd()
+	lines := strings.Split(out, "\n")
+	for i, line := range lines {
+		file, rest, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasSuffix(file, ".go") ||
+			strings.ContainsAny(file, " \t") {
+			continue
+		}
+		abs := file
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(dir, file)
+		}
+		if wd != "" && inside(abs, wd) {
+			abs, _ = filepath.Rel(wd, abs)
+		}
+		lines[i] = abs + ":" + rest
+	}
+	return strings.Join(lines, "\n")
+}
+
+// inside reports whether path lies in the folder dir.
+func inside(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." &&
+		!strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // withoutEnv returns env without the variables named.

@@ -35,7 +35,7 @@ type function struct {
 	starts    int
 	lastStart time.Duration
 	lastAt    time.Time
-	build     build
+	build     buildResult
 }
 
 // coldStart is one start of an instance, shared by every request that
@@ -65,7 +65,7 @@ func newFunction(r *Runner, spec *funcyaml.Function, dir string,
 			DisableCompression:  true, // pass bodies through as they are
 		},
 		live:  map[*instance]struct{}{},
-		build: build{state: BuildPending},
+		build: buildResult{state: BuildPending},
 	}
 }
 
@@ -346,7 +346,7 @@ func (f *function) status() FunctionStatus {
 }
 
 // lastBuild returns the outcome of the function's last build.
-func (f *function) lastBuild() build {
+func (f *function) lastBuild() buildResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.build
@@ -360,7 +360,7 @@ func (f *function) setBuildState(s BuildState) {
 }
 
 // buildDone records the outcome of a build and returns its error.
-func (f *function) buildDone(b build) error {
+func (f *function) buildDone(b buildResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.build = b

@@ -19,15 +19,19 @@ type transport struct {
 // is closed.
 //
 // A request that could not even connect (the instance died a moment ago,
-// before the runner noticed) is sent once more to a fresh instance: nothing
-// of it reached the function. A request that fails after it was sent is
-// not retried here; the Broker's delivery spec decides.
+// before the runner noticed) is sent once more to a fresh instance, if its
+// body can be read again (no body, or req.GetBody set, as http.NewRequest
+// does for in-memory bodies): nothing of it reached the function. A request
+// that fails after it was sent is not retried here; the Broker's delivery
+// spec decides.
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.send(req)
+	resp, err := t.send(req, req.Body)
 	var dial *dialError
 	if errors.As(err, &dial) {
 		t.f.discard(dial.inst)
-		resp, err = t.send(req)
+		if body, ok := replayBody(req); ok {
+			resp, err = t.send(req, body)
+		}
 	}
 	if err != nil {
 		if req.Body != nil {
@@ -47,8 +51,22 @@ type dialError struct {
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-// send makes one attempt at delivering req.
-func (t transport) send(req *http.Request) (*http.Response, error) {
+// replayBody returns a fresh copy of req's body for a second attempt, and
+// whether there can be one.
+func replayBody(req *http.Request) (io.ReadCloser, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req.Body, true
+	}
+	if req.GetBody == nil {
+		return nil, false
+	}
+	body, err := req.GetBody()
+	return body, err == nil
+}
+
+// send makes one attempt at delivering req with body.
+func (t transport) send(req *http.Request, body io.ReadCloser) (
+	*http.Response, error) {
 	f := t.f
 	inst, err := f.acquire(req.Context())
 	if err != nil {
@@ -58,6 +76,7 @@ func (t transport) send(req *http.Request) (*http.Response, error) {
 	out := req.Clone(req.Context()) // a RoundTripper must not modify req
 	out.URL.Scheme = "http"
 	out.URL.Host = inst.addr
+	out.Body = body
 	resp, err := f.transport.RoundTrip(out)
 	if err != nil {
 		f.release(inst)

@@ -73,6 +73,10 @@ type Task struct {
 	// ResultEventID is the id of the event whose data is the task's result:
 	// the latest reply.
 	ResultEventID string `json:"resultEventId,omitempty"`
+
+	// failure is the reason a subscriber's failure reply gave, kept by
+	// the store to derive State.
+	failure string
 }
 
 // Delivery is the state of delivering one event of the task to one Trigger's

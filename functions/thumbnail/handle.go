@@ -77,7 +77,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	log := slog.Default().With("function", "thumbnail", "id", e.ID(),
 		"source", e.Source(), "type", e.Type())
 
-	thumb, err := f.thumbnail(ctx, e)
+	thumb, err := thumbnail(ctx, e)
 	var broken *brokenInput
 	if errors.As(err, &broken) {
 		log.Warn("broken input", "problem", broken.typ, "detail", broken.Error())
@@ -100,7 +100,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 }
 
 // thumbnail decodes e's data and scales it to the box e asks for.
-func (f *Function) thumbnail(ctx context.Context, e event.Event) (image.Image, error) {
+func thumbnail(ctx context.Context, e event.Event) (image.Image, error) {
 	bounds, err := boxFor(e)
 	if err != nil {
 		return nil, err
@@ -170,12 +170,13 @@ const scaleBufferMax = 64 << 20
 
 // scale fits img in b. It uses the Catmull-Rom kernel, which stays sharp
 // when shrinking by large factors, unless its working buffer would pass
-// scaleBufferMax. An image that already fits is returned as it is.
+// scaleBufferMax. An image that already fits keeps its pixels, with 8 bits
+// a channel like a scaled one.
 func scale(img image.Image, b box) image.Image {
 	src := img.Bounds()
 	w, h := fit(src.Dx(), src.Dy(), b)
 	if w == src.Dx() && h == src.Dy() {
-		return img
+		return eightBit(img)
 	}
 
 	var kernel draw.Interpolator = draw.CatmullRom
@@ -185,6 +186,20 @@ func scale(img image.Image, b box) image.Image {
 
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	kernel.Scale(dst, dst.Bounds(), img, src, draw.Src, nil)
+	return dst
+}
+
+// eightBit returns img in a type that image/png writes with 8 bits a
+// channel. The PNG encoder writes other types, such as a JPEG's YCbCr or a
+// 16-bit PNG's RGBA64, with 16 bits, doubling the size for no gain.
+func eightBit(img image.Image) image.Image {
+	switch img.(type) {
+	case *image.RGBA, *image.NRGBA, *image.Gray, *image.Paletted:
+		return img
+	}
+	b := img.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
 	return dst
 }
 

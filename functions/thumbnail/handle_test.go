@@ -76,6 +76,10 @@ func thumbOf(t *testing.T, out *event.Event) image.Image {
 	if err != nil {
 		t.Fatalf("reply data is not a PNG: %v", err)
 	}
+	switch img.(type) {
+	case *image.RGBA64, *image.NRGBA64, *image.Gray16:
+		t.Errorf("thumbnail is a 16-bit PNG (%T); want 8 bits a channel", img)
+	}
 
 	b := img.Bounds()
 	ext := out.Extensions()
@@ -203,6 +207,18 @@ func TestJPEGShrinksToRequestedBox(t *testing.T) {
 				tt.size, b.Dx(), b.Dy(), w, h)
 		}
 	}
+}
+
+func TestSixteenBitPNGBecomesEightBit(t *testing.T) {
+	src := image.NewRGBA64(image.Rect(0, 0, 40, 30))
+	for i := range src.Pix {
+		src.Pix[i] = 0xff
+	}
+	in := newEvent(t, "image/png", encodePNG(t, src))
+
+	img := thumbOf(t, handle(t, in))
+
+	assertSize(t, img, 40, 30)
 }
 
 func TestLargerBoxNeverUpscales(t *testing.T) {

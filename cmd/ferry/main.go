@@ -1,0 +1,58 @@
+// Command ferry is Ferry's one binary.
+//
+//	ferry dev    run the whole flow in one process (ingress, embedded Broker,
+//	             dispatcher, functions, task store)
+//	ferry send   post a file as a CloudEvent, optionally wait for its result
+//
+// Run `ferry <command> -h` for a command's flags.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+const usage = `ferry: a function platform for Go on Knative
+
+Usage:
+  ferry dev  [flags]        run ingress, broker, functions and task store
+  ferry send [flags] FILE   post FILE as a CloudEvent (- for stdin)
+
+Run 'ferry <command> -h' for its flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "dev":
+		return runDev(args[1:], stdout, stderr)
+	case "send":
+		return runSend(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "ferry: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// newLogger returns a readable text logger at the named level.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error",
+			level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

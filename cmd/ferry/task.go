@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// taskView is the part of GET /v1/tasks/{id} that `ferry send` shows.
+type taskView struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Attempts int    `json:"attempts"`
+	Reason   string `json:"reason"`
+}
+
+func finished(state string) bool { return state == "succeeded" || state == "failed" }
+
+// waitTask long-polls the task until it finishes or ctx ends, and returns
+// the last state seen.
+func waitTask(ctx context.Context, addr, id string) (*taskView, error) {
+	var last *taskView
+	for {
+		wait := 30 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl))
+		}
+		if wait <= 0 {
+			return last, nil
+		}
+		url := fmt.Sprintf("%s/v1/tasks/%s?wait=%s", strings.TrimRight(addr, "/"),
+			id, wait.Round(time.Millisecond))
+		body, _, err := get(ctx, url)
+		if err != nil {
+			if last != nil && ctx.Err() != nil {
+				return last, nil
+			}
+			return nil, err
+		}
+		var t taskView
+		if err := json.Unmarshal(body, &t); err != nil {
+			return nil, fmt.Errorf("read task: %w", err)
+		}
+		last = &t
+		if finished(t.State) {
+			return last, nil
+		}
+	}
+}
+
+func printResult(ctx context.Context, addr, id string, w io.Writer) error {
+	body, ct, err := get(ctx, strings.TrimRight(addr, "/")+"/v1/tasks/"+id+"/result")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(ct, "json") && !strings.HasPrefix(ct, "text/") {
+		fmt.Fprintf(w, "result: %d bytes of %s (use --out FILE to save it)\n",
+			len(body), ct)
+		return nil
+	}
+	fmt.Fprintf(w, "result (%s):\n%s\n", ct, strings.TrimSpace(string(body)))
+	return nil
+}
+
+func saveResult(ctx context.Context, addr, id, path string, w io.Writer) error {
+	body, ct, err := get(ctx, strings.TrimRight(addr, "/")+"/v1/tasks/"+id+"/result")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "result: %d bytes of %s written to %s\n", len(body), ct, path)
+	return nil
+}
+
+// get fetches url and returns its body and content type; a non-2xx answer
+// is an error carrying the problem's detail.
+func get(ctx context.Context, url string) ([]byte, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, "", err
+	}
+	if resp.StatusCode/100 != 2 {
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(body, &p)
+		return nil, "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, p.Detail)
+	}
+	return body, resp.Header.Get("Content-Type"), nil
+}

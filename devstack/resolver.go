@@ -1,0 +1,55 @@
+package devstack
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/ferryfn/ferry/eventing"
+	"github.com/ferryfn/ferry/runner"
+)
+
+// resolver finds subscribers under `ferry dev`: a Knative Service (or a
+// plain Service) named like a local function is that function, run by the
+// runner; a URI is reached over HTTP as it is.
+type resolver struct {
+	namespace string
+	runner    *runner.Runner
+	functions map[string]bool
+}
+
+func (r *resolver) Resolve(d duckv1.Destination) (eventing.Subscriber, error) {
+	if d.Ref != nil {
+		return r.resolveRef(d)
+	}
+	if d.URI == nil {
+		return eventing.Subscriber{}, fmt.Errorf("destination has neither ref nor uri")
+	}
+	u := url.URL(*d.URI)
+	return eventing.Subscriber{URL: &u, Transport: http.DefaultTransport}, nil
+}
+
+func (r *resolver) resolveRef(d duckv1.Destination) (eventing.Subscriber, error) {
+	ref := d.Ref
+	if ref.Kind != "Service" || !r.functions[ref.Name] {
+		return eventing.Subscriber{}, fmt.Errorf("%s %s/%s: no such function "+
+			"under ferry dev (a ref must name a function's Service)",
+			ref.Kind, ref.Namespace, ref.Name)
+	}
+	rt, err := r.runner.RoundTripper(ref.Name)
+	if err != nil {
+		return eventing.Subscriber{}, err
+	}
+	ns := ref.Namespace
+	if ns == "" {
+		ns = r.namespace
+	}
+	u := &url.URL{Scheme: "http", Host: ref.Name + "." + ns + ".svc.cluster.local",
+		Path: "/"}
+	if d.URI != nil {
+		u.Path = d.URI.Path
+	}
+	return eventing.Subscriber{URL: u, Transport: rt}, nil
+}

@@ -1,0 +1,294 @@
+// Package devstack runs the whole Ferry flow in one process, as `ferry dev`
+// does: the ingress, the embedded Broker with its Triggers, the dispatcher,
+// the function runner and the task store, all on one data directory.
+//
+// It reads the same files a cluster install uses: Broker and Trigger
+// manifests under the config folder and each function's func.yaml under the
+// functions folder. Events and tasks live in <data-dir>/ferry.db (bbolt);
+// builds in <data-dir>/builds; function logs in <data-dir>/logs.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+
+	"github.com/ferryfn/ferry/eventing"
+	"github.com/ferryfn/ferry/eventing/embedded"
+	"github.com/ferryfn/ferry/funcyaml"
+	"github.com/ferryfn/ferry/ingress"
+	"github.com/ferryfn/ferry/runner"
+	"github.com/ferryfn/ferry/tasks"
+)
+
+// Defaults of Config.
+const (
+	AddrDefault         = "127.0.0.1:8080"
+	DataDirDefault      = ".ferry"
+	FunctionsDirDefault = "functions"
+	ConfigDirDefault    = "config"
+	NamespaceDefault    = "default"
+	// BrokerDefault is the Broker the ingress publishes to, and the one
+	// created when the config folder declares none.
+	BrokerDefault = "default"
+)
+
+// batchDelay is how long bbolt waits to group concurrent commits into one
+// fsync. Short, so a lone request is not held up.
+const batchDelay = 2 * time.Millisecond
+
+// Config configures a Stack. Zero fields take the defaults above.
+type Config struct {
+	// Addr is where the ingress listens; port 0 picks a free one.
+	Addr         string
+	DataDir      string
+	FunctionsDir string
+	ConfigDir    string
+	Namespace    string
+	// IdleTimeout is how long a function stays up without requests;
+	// 0 means runner.IdleTimeoutDefault.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Stack is a running `ferry dev`.
+type Stack struct {
+	Functions []*funcyaml.Function
+	Brokers   []*eventing.Broker
+
+	url    string
+	db     *bolt.DB
+	runner *runner.Runner
+	server *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	log    *slog.Logger
+}
+
+// Start builds the functions, opens the data directory and starts serving.
+// It returns once the ingress listens.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	cfg = withDefaults(cfg)
+	s := &Stack{log: cfg.Logger}
+
+	fns, manifests, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.Functions = fns
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if s.db, err = openDB(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx, cfg, manifests); err != nil {
+		s.closeQuietly()
+		return nil, err
+	}
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	set := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	set(&cfg.Addr, AddrDefault)
+	set(&cfg.DataDir, DataDirDefault)
+	set(&cfg.FunctionsDir, FunctionsDirDefault)
+	set(&cfg.ConfigDir, ConfigDirDefault)
+	set(&cfg.Namespace, NamespaceDefault)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
+// load reads the functions and the manifests.
+func load(cfg Config) ([]*funcyaml.Function, *eventing.Manifests, error) {
+	var fns []*funcyaml.Function
+	if _, err := os.Stat(cfg.FunctionsDir); err == nil {
+		if fns, err = funcyaml.Discover(cfg.FunctionsDir); err != nil {
+			return nil, nil, err
+		}
+	}
+	m, err := eventing.LoadManifests(cfg.ConfigDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	for _, f := range fns {
+		m.Triggers = append(m.Triggers, eventing.FunctionTriggers(f, cfg.Namespace)...)
+	}
+	return fns, m, nil
+}
+
+func openDB(dir string) (*bolt.DB, error) {
+	path := filepath.Join(dir, "ferry.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: in use by another ferry process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.MaxBatchDelay = batchDelay
+	return db, nil
+}
+
+func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests) error {
+	store, err := tasks.NewDiskStore(s.db)
+	if err != nil {
+		return err
+	}
+	s.runner, err = runner.New(runner.Params{
+		Functions:   s.Functions,
+		BuildDir:    filepath.Join(cfg.DataDir, "builds"),
+		LogDir:      filepath.Join(cfg.DataDir, "logs"),
+		IdleTimeout: cfg.IdleTimeout,
+		Logger:      s.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.runner.Build(ctx); err != nil {
+		return err
+	}
+
+	res := &resolver{namespace: cfg.Namespace, runner: s.runner,
+		functions: map[string]bool{}}
+	for _, f := range s.Functions {
+		res.functions[f.Name] = true
+	}
+	if err := s.startBrokers(cfg, m, res, store); err != nil {
+		return err
+	}
+
+	var publisher eventing.Publisher
+	for _, b := range s.Brokers {
+		if b.Name() == BrokerDefault || publisher == nil {
+			publisher = b
+		}
+	}
+	api := ingress.New(ingress.Params{
+		Publisher: publisher,
+		Tasks:     store,
+		Logger:    s.log,
+	})
+	return s.listen(cfg.Addr, api.Handler())
+}
+
+// startBrokers starts one Broker per manifest (a "default" one when there
+// is none) with the Triggers that name it.
+func (s *Stack) startBrokers(cfg Config, m *eventing.Manifests, res eventing.Resolver,
+	obs eventing.Observer) error {
+	specs := m.Brokers
+	if len(specs) == 0 {
+		b := &eventingv1.Broker{}
+		b.Name = BrokerDefault
+		specs = append(specs, b)
+	}
+
+	known := map[string]bool{}
+	for _, spec := range specs {
+		known[spec.Name] = true
+	}
+	for _, t := range m.Triggers {
+		if !known[t.Spec.Broker] {
+			return fmt.Errorf("Trigger %s names Broker %q, which is not declared "+
+				"under %s", t.Name, t.Spec.Broker, cfg.ConfigDir)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	for _, spec := range specs {
+		q, err := embedded.Open(s.db, spec.Name)
+		if err != nil {
+			return err
+		}
+		var triggers []*eventingv1.Trigger
+		for _, t := range m.Triggers {
+			if t.Spec.Broker == spec.Name {
+				triggers = append(triggers, t)
+			}
+		}
+		b, err := eventing.NewBroker(eventing.Params{
+			Name:      spec.Name,
+			Namespace: cfg.Namespace,
+			Delivery:  spec.Spec.Delivery,
+			Triggers:  triggers,
+			Queue:     q,
+			Resolver:  res,
+			Observer:  obs,
+			Logger:    s.log,
+		})
+		if err != nil {
+			return err
+		}
+		s.Brokers = append(s.Brokers, b)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			_ = b.Run(ctx)
+		}()
+	}
+	return nil
+}
+
+func (s *Stack) listen(addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.url = "http://" + ln.Addr().String()
+	s.server = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.server.Serve(ln); err != nil && err != http.ErrServerClosed {
+			s.log.Error("ingress stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL is the ingress's base URL, such as http://127.0.0.1:8080.
+func (s *Stack) URL() string { return s.url }
+
+// Close stops taking requests, lets those in flight finish (until ctx is
+// done), stops the dispatchers and the functions, and closes the data
+// directory. Deliveries cut short are made again at the next start.
+func (s *Stack) Close(ctx context.Context) error {
+	var errs []error
+	if s.server != nil {
+		errs = append(errs, s.server.Shutdown(ctx))
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	if s.runner != nil {
+		errs = append(errs, s.runner.Close(ctx))
+	}
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
+}
+
+func (s *Stack) closeQuietly() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
+}

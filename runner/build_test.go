@@ -1,0 +1,142 @@
+package runner
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBuildTwiceUsesCache(t *testing.T) {
+	buildDir := t.TempDir()
+	r, logs := newRunner(t, Params{BuildDir: buildDir},
+		project(t, "echo", echoHandle))
+	ctx := context.Background()
+
+	if err := r.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bins, _ := filepath.Glob(filepath.Join(buildDir, "echo", "*", binaryName))
+	if len(bins) != 1 {
+		t.Fatalf("binaries after a build: %q, want one", bins)
+	}
+	before, err := os.Stat(bins[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := r.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(bins[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("binary rewritten by the second Build: mtime %s, was %s",
+			after.ModTime(), before.ModTime())
+	}
+	if n := len(logs.records("built")); n != 1 {
+		t.Errorf("%d compiles for two Builds of unchanged sources, want 1", n)
+	}
+	cached := logs.records("build up to date")
+	if len(cached) != 1 || cached[0]["cached"] != true ||
+		cached[0]["level"] != "INFO" {
+		t.Errorf("second Build logged %v, want one info record cached=true",
+			cached)
+	}
+	if s := statusOf(t, r, "echo"); s.Build != BuildReady {
+		t.Errorf("build state %q, want %q", s.Build, BuildReady)
+	}
+}
+
+func TestCompileErrorCarriesCompilerOutput(t *testing.T) {
+	r, logs := newRunner(t, Params{}, project(t, "broken", brokenHandle))
+
+	err := r.Build(context.Background())
+	if err == nil {
+		t.Fatal("Build of a function that does not compile: no error")
+	}
+	for _, want := range []string{"broken", "handle.go", "cannot use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("build error %q does not say %q", err, want)
+		}
+	}
+	s := statusOf(t, r, "broken")
+	if s.Build != BuildFailed || !strings.Contains(s.BuildError, "cannot use") {
+		t.Errorf("status after a failed build: %+v, want failed with the "+
+			"compiler's message", s)
+	}
+	left, _ := filepath.Glob(filepath.Join(fixtures.buildDir, "broken", "*"))
+	if len(left) != 0 {
+		t.Errorf("failed build left %q behind", left)
+	}
+
+	// A request does not compile the same sources again: it fails at once
+	// with the same error.
+	_, err = send(t, r, "broken", "test.ping", "b1")
+	if err == nil || !strings.Contains(err.Error(), "cannot use") {
+		t.Errorf("request to a function that does not compile: %v, want "+
+			"the compiler's message", err)
+	}
+	if n := len(logs.records("build failed")); n != 1 {
+		t.Errorf("%d compiles of the same broken sources, want 1", n)
+	}
+}
+
+func TestSourceHashFollowsContentNotNoise(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, content string) {
+		t.Helper()
+		path := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", testGoMod)
+	write("handle.go", echoHandle)
+
+	r := &Runner{buildDir: filepath.Join(dir, "builds"),
+		logDir: filepath.Join(dir, "logs")}
+	src := source{Dir: dir, Invoke: "cloudevent", Shape: shapeInstanced}
+	hash := func() string {
+		t.Helper()
+		h, err := r.sourceHash(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	base := hash()
+	if len(base) != hashLen {
+		t.Fatalf("hash %q has %d digits, want %d", base, len(base), hashLen)
+	}
+
+	write(".git/HEAD", "ref: refs/heads/main")
+	write(".func/built", "x")
+	write("builds/echo/abc/function", "binary")
+	write("logs/echo.log", "a log line")
+	if h := hash(); h != base {
+		t.Errorf("hash changed with .git, .func, build or log files: "+
+			"%s, was %s", h, base)
+	}
+
+	write("data/sample.json", "{}")
+	withData := hash()
+	if withData == base {
+		t.Error("hash unchanged by a new file")
+	}
+	write("data/sample.json", "[]")
+	edited := hash()
+	if edited == withData {
+		t.Error("hash unchanged by an edited file")
+	}
+	src.Shape = shapeStatic
+	if h := hash(); h == edited {
+		t.Error("hash unchanged by the shape")
+	}
+}

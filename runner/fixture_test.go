@@ -1,0 +1,426 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferryfn/ferry/funcyaml"
+)
+
+// The test functions are kn-func-shaped projects written to a folder shared
+// by the whole package run, with one build cache, so that each is compiled
+// once (builds take seconds on two cores).
+var fixtures struct {
+	root     string // holds the projects and builds/
+	buildDir string
+}
+
+func TestMain(m *testing.M) {
+	root, err := os.MkdirTemp("", "ferry-runner-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fixtures.root = root
+	fixtures.buildDir = filepath.Join(root, "builds")
+
+	code := m.Run()
+	os.RemoveAll(root)
+	os.Exit(code)
+}
+
+// echoHandle is an instanced cloudevent function. It replies to every event
+// with a test.reply event that tells its pid, the GREETING variable and the
+// data it got. An event of type test.crash makes it exit at once;
+// ECHO_EXIT_AT_START makes it exit before it listens, printing the
+// variable's value; ECHO_NEVER_READY keeps it from ever being ready.
+const echoHandle = `package function
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+type Function struct{}
+
+func New() *Function {
+	if msg := os.Getenv("ECHO_EXIT_AT_START"); msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
+		os.Exit(2)
+	}
+	return &Function{}
+}
+
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	return os.Getenv("ECHO_NEVER_READY") == "", nil
+}
+
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if e.Type() == "test.crash" {
+		os.Exit(3)
+	}
+	r := event.New()
+	r.SetID(e.ID() + "-reply")
+	r.SetSource("function/echo")
+	r.SetType("test.reply")
+	err := r.SetData("application/json", map[string]any{
+		"pid":      os.Getpid(),
+		"greeting": os.Getenv("GREETING"),
+		"data":     string(e.Data()),
+	})
+	return &r, err
+}
+`
+
+// staticHandle is a static cloudevent function: a package-level Handle.
+const staticHandle = `package function
+
+import (
+	"context"
+	"os"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+func Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	r := event.New()
+	r.SetID(e.ID() + "-reply")
+	r.SetSource("function/static")
+	r.SetType("test.static.reply")
+	err := r.SetData("application/json", map[string]any{"pid": os.Getpid()})
+	return &r, err
+}
+`
+
+// brokenHandle does not compile.
+const brokenHandle = `package function
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+type Function struct{}
+
+func New() *Function { return &Function{} }
+
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	var n int = "not a number"
+	_ = n
+	return nil, nil
+}
+`
+
+// testGoMod is the go.mod `kn func create -l go -t cloudevents` writes.
+const testGoMod = `module function
+
+go 1.26
+
+require github.com/cloudevents/sdk-go/v2 v2.16.2
+`
+
+// monoHandle is an instanced http function that uses a package of its
+// monorepo (example.com/lib, replaced by ../lib in its go.mod) and answers
+// with the method and request URI it got, the library's greeting and its
+// pid.
+const monoHandle = `package function
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+
+	"example.com/lib"
+)
+
+type Function struct{}
+
+func New() *Function { return &Function{} }
+
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "%s %s %s %d", r.Method, r.URL.RequestURI(),
+		lib.Greeting(), os.Getpid())
+}
+`
+
+const monoGoMod = `module function
+
+go 1.26
+
+require example.com/lib v0.0.0
+
+replace example.com/lib => ../lib
+`
+
+var (
+	projectsMu sync.Mutex
+	projects   = map[string]string{} // name → folder
+)
+
+// project writes (once per package run) a cloudevent function project
+// named name with handle.go holding handle, and returns it loaded from its
+// func.yaml.
+func project(t *testing.T, name, handle string) *funcyaml.Function {
+	t.Helper()
+	return projectOf(t, name, funcyaml.InvokeCloudEvent, map[string]string{
+		"go.mod":    testGoMod,
+		"handle.go": handle,
+	})
+}
+
+// monoProject writes the mono function and the library beside it.
+func monoProject(t *testing.T) *funcyaml.Function {
+	t.Helper()
+	projectsMu.Lock()
+	lib := filepath.Join(fixtures.root, "lib")
+	writeFiles(t, lib, map[string]string{
+		"go.mod": "module example.com/lib\n\ngo 1.26\n",
+		"lib.go": "package lib\n\n" +
+			"func Greeting() string { return \"hello from lib\" }\n",
+	})
+	projectsMu.Unlock()
+	return projectOf(t, "mono", funcyaml.InvokeHTTP, map[string]string{
+		"go.mod":    monoGoMod,
+		"handle.go": monoHandle,
+	})
+}
+
+// projectOf writes (once per package run) a function project named name
+// invoked by invoke, with files besides its func.yaml, runs `go mod tidy`
+// in it to make its go.sum, and returns it loaded from its func.yaml.
+func projectOf(t *testing.T, name, invoke string,
+	files map[string]string) *funcyaml.Function {
+	t.Helper()
+	projectsMu.Lock()
+	defer projectsMu.Unlock()
+
+	dir, ok := projects[name]
+	if !ok {
+		dir = filepath.Join(fixtures.root, name)
+		all := map[string]string{"func.yaml": fmt.Sprintf(
+			"specVersion: 0.36.0\nname: %s\nruntime: go\n"+
+				"invoke: %s\nbuild:\n  builder: host\n", name, invoke)}
+		for file, content := range files {
+			all[file] = content
+		}
+		writeFiles(t, dir, all)
+		tidy(t, dir)
+		projects[name] = dir
+	}
+	f, err := funcyaml.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// writeFiles writes files (name → content) into dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for file, content := range files {
+		err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// tidy runs `go mod tidy` in dir, as `kn func create` leaves a project.
+func tidy(t *testing.T, dir string) {
+	t.Helper()
+	cmd := exec.Command("go", "mod", "tidy")
+	cmd.Dir = dir
+	cmd.Env = append(withoutEnv(os.Environ(), "GOFLAGS", "GOWORK"),
+		"GOFLAGS=-mod=mod", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go mod tidy in %s: %v\n%s", dir, err, out)
+	}
+}
+
+// withEnv returns a copy of f whose run.envs are the pairs given.
+func withEnv(f *funcyaml.Function, pairs ...string) *funcyaml.Function {
+	c := *f
+	c.Run.Envs = nil
+	for i := 0; i+1 < len(pairs); i += 2 {
+		name, value := pairs[i], pairs[i+1]
+		c.Run.Envs = append(c.Run.Envs,
+			funcyaml.Env{Name: &name, Value: &value})
+	}
+	return &c
+}
+
+// logBuffer collects a runner's JSON logs for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records returns the log records whose msg is msg.
+func (b *logBuffer) records(msg string) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(b.buf.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// newRunner returns a runner over fns with the shared build cache (unless
+// p sets BuildDir), a test log folder, and logs collected in the returned
+// buffer. It is closed when the test ends.
+func newRunner(t *testing.T, p Params,
+	fns ...*funcyaml.Function) (*Runner, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	p.Functions = fns
+	if p.BuildDir == "" {
+		p.BuildDir = fixtures.buildDir
+	}
+	p.LogDir = t.TempDir()
+	p.Logger = slog.New(slog.NewJSONHandler(logs,
+		&slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	r, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(),
+			10*time.Second)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("runner logs:\n%s", logs.buf.String())
+		}
+	})
+	return r, logs
+}
+
+// reply is what the echo and static functions answer.
+type reply struct {
+	status int
+	ceType string
+	ceID   string
+	PID    int    `json:"pid"`
+	Hello  string `json:"greeting"`
+	Data   string `json:"data"`
+}
+
+// send posts a binary-mode CloudEvent of type ceType through the runner to
+// the function name and returns the reply.
+func send(t *testing.T, r *Runner, name, ceType, id string) (reply, error) {
+	t.Helper()
+	rt, err := r.RoundTripper(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost,
+		"http://"+name+".ferry.local/some/path?q=1",
+		strings.NewReader(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", id)
+	req.Header.Set("Ce-Source", "test/runner")
+	req.Header.Set("Ce-Type", ceType)
+
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, err
+	}
+
+	rep := reply{
+		status: resp.StatusCode,
+		ceType: resp.Header.Get("Ce-Type"),
+		ceID:   resp.Header.Get("Ce-Id"),
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &rep); err != nil {
+			return rep, fmt.Errorf("reply body %q: %v", body, err)
+		}
+	}
+	return rep, nil
+}
+
+// mustSend is send that fails the test on error or a non-2xx status.
+func mustSend(t *testing.T, r *Runner, name, ceType, id string) reply {
+	t.Helper()
+	rep, err := send(t, r, name, ceType, id)
+	if err != nil {
+		t.Fatalf("send %s to %s: %v", id, name, err)
+	}
+	if rep.status/100 != 2 {
+		t.Fatalf("send %s to %s: status %d", id, name, rep.status)
+	}
+	return rep
+}
+
+// statusOf returns the runner's status of the function name.
+func statusOf(t *testing.T, r *Runner, name string) FunctionStatus {
+	t.Helper()
+	for _, s := range r.Status() {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no status for %s", name)
+	return FunctionStatus{}
+}
+
+// waitFor polls cond every 10 ms until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string,
+	cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: still not %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// processGone reports whether no process with pid exists (it has exited
+// and been reaped).
+func processGone(pid int) bool {
+	return syscall.Kill(pid, 0) == syscall.ESRCH
+}

@@ -1,0 +1,233 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ferryfn/ferry/eventing"
+)
+
+var (
+	bucketTasks   = []byte("tasks")
+	bucketEvents  = []byte("task-events")
+	bucketResults = []byte("task-results")
+)
+
+// DiskStore keeps tasks in a bbolt database, the one the embedded Broker
+// uses, so that `ferry dev` needs a single data directory. Layout:
+//
+//	tasks         task id                     -> Task (JSON)
+//	task-events   task id + "\x00" + event key -> the whole event (JSON)
+//	task-results  task id                     -> event key of the result
+type DiskStore struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+// NewDiskStore returns a store in db, creating its buckets if needed.
+func NewDiskStore(db *bolt.DB) (*DiskStore, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketTasks, bucketEvents, bucketResults} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open task store: %w", err)
+	}
+	return &DiskStore{db: db, now: time.Now}, nil
+}
+
+// Get implements Reader.
+func (s *DiskStore) Get(ctx context.Context, id string) (*Task, error) {
+	var t *Task
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		t, err = loadTask(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return t, nil
+}
+
+// Result implements Reader.
+func (s *DiskStore) Result(ctx context.Context, id string) (*event.Event, error) {
+	var e *event.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketTasks).Get([]byte(id)) == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		key := tx.Bucket(bucketResults).Get([]byte(id))
+		if key == nil {
+			return fmt.Errorf("%w: %s", ErrNoResult, id)
+		}
+		raw := tx.Bucket(bucketEvents).Get(eventRowKey(id, string(key)))
+		if raw == nil {
+			return fmt.Errorf("result of task %s: event missing", id)
+		}
+		e = &event.Event{}
+		return json.Unmarshal(raw, e)
+	})
+	return e, err
+}
+
+// Routed implements eventing.Observer: it records e as an event of its task
+// and a pending delivery per Trigger.
+func (s *DiskStore) Routed(ctx context.Context, kind eventing.EventKind,
+	e *event.Event, triggers []string) error {
+	id := eventing.TaskID(e)
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", e.ID(), err)
+	}
+	now := s.now()
+
+	return s.update(id, e, now, func(tx *bolt.Tx, t *Task) error {
+		if err := recordEvent(tx, t, string(kind), e, raw, now); err != nil {
+			return err
+		}
+		for _, trig := range triggers {
+			t.delivery(e.ID(), trig, now)
+		}
+		if kind == eventing.KindReply {
+			t.ResultEventID = e.ID()
+			err := tx.Bucket(bucketResults).Put([]byte(id),
+				[]byte(eventing.EventKey(e)))
+			if err != nil {
+				return err
+			}
+			if reason, failed := failureReason(e); failed {
+				t.failure = reason
+			}
+		}
+		return nil
+	})
+}
+
+// Attempted implements eventing.Observer: it records the progress of one
+// delivery.
+func (s *DiskStore) Attempted(ctx context.Context, a eventing.Attempt) error {
+	id := eventing.TaskID(a.Event)
+	now := a.At
+	if now.IsZero() {
+		now = s.now()
+	}
+
+	return s.update(id, a.Event, now, func(tx *bolt.Tx, t *Task) error {
+		d := t.delivery(a.Event.ID(), a.Trigger, now)
+		if a.Subscriber != "" {
+			d.Subscriber = a.Subscriber
+		}
+		if d.State == deliveryDelivered || d.State == deliveryDeadLettered {
+			return nil // a repeat after a crash; the outcome stands
+		}
+		d.Attempts = max(d.Attempts, a.Number)
+		d.NextAttempt = nil
+		switch a.Outcome {
+		case eventing.OutcomeStarted:
+			d.State = deliveryRunning
+		case eventing.OutcomeRetrying:
+			d.State, d.Code, d.Reason = deliveryRetrying, a.Code, a.Reason
+			next := a.NextAttempt
+			d.NextAttempt = &next
+		case eventing.OutcomeDelivered:
+			d.State, d.Code, d.Reason = deliveryDelivered, a.Code, ""
+		case eventing.OutcomeDeadLettered:
+			d.State, d.Code, d.Reason = deliveryDeadLettered, a.Code, a.Reason
+			return recordEvent(tx, t, kindDeadLetter, a.Event, nil, now)
+		}
+		return nil
+	})
+}
+
+// update runs fn on task id (created from e if the store has not seen it)
+// in one transaction, then derives the task's state and saves it.
+func (s *DiskStore) update(id string, e *event.Event, now time.Time,
+	fn func(*bolt.Tx, *Task) error) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		t, err := loadTask(tx, id)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			t = newTask(id, e, now)
+		}
+		if err := fn(tx, t); err != nil {
+			return err
+		}
+		t.derive(now)
+		return saveTask(tx, t)
+	})
+	if err != nil {
+		return fmt.Errorf("update task %s: %w", id, err)
+	}
+	return nil
+}
+
+// stored is a Task as kept on disk: the public view plus what the store
+// needs to derive it.
+type stored struct {
+	Task
+	Failure string `json:"failure,omitempty"`
+}
+
+func loadTask(tx *bolt.Tx, id string) (*Task, error) {
+	raw := tx.Bucket(bucketTasks).Get([]byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	var st stored
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("decode task %s: %w", id, err)
+	}
+	st.Task.failure = st.Failure
+	return &st.Task, nil
+}
+
+func saveTask(tx *bolt.Tx, t *Task) error {
+	raw, err := json.Marshal(stored{Task: *t, Failure: t.failure})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketTasks).Put([]byte(t.ID), raw)
+}
+
+// recordEvent appends e to t's events unless it is there already, and
+// keeps the whole event (raw, when given) for Result.
+func recordEvent(tx *bolt.Tx, t *Task, kind string, e *event.Event,
+	raw []byte, now time.Time) error {
+	for _, have := range t.Events {
+		if have.Kind == kind && have.Attributes["id"] == e.ID() &&
+			have.Attributes["source"] == e.Source() {
+			return nil
+		}
+	}
+	rec, err := newEvent(kind, e, now)
+	if err != nil {
+		return err
+	}
+	t.Events = append(t.Events, rec)
+	if raw == nil {
+		return nil
+	}
+	return tx.Bucket(bucketEvents).Put(eventRowKey(t.ID, eventing.EventKey(e)), raw)
+}
+
+func eventRowKey(taskID, eventKey string) []byte {
+	return []byte(taskID + "\x00" + eventKey)
+}
+
+var _ eventing.Observer = (*DiskStore)(nil)
+var _ Reader = (*DiskStore)(nil)
