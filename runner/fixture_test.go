@@ -29,6 +29,10 @@ var fixtures struct {
 }
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(orphanEnv); dir != "" {
+		os.Exit(orphanHelper(dir))
+	}
+
 	root, err := os.MkdirTemp("", "ferry-runner-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -423,4 +427,65 @@ func waitFor(t *testing.T, timeout time.Duration, what string,
 // and been reaped).
 func processGone(pid int) bool {
 	return syscall.Kill(pid, 0) == syscall.ESRCH
+}
+
+// orphanEnv, set to a function's folder, makes the test binary run
+// orphanHelper instead of the tests.
+const orphanEnv = "FERRY_RUNNER_TEST_ORPHAN"
+
+// orphanHelper plays a ferry dev that is about to be killed: it starts the
+// function in dir (building into $FERRY_RUNNER_TEST_BUILDS), prints
+// "pid <pid of the function>" and waits to be killed.
+func orphanHelper(dir string) int {
+	f, err := funcyaml.Load(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r, err := New(Params{
+		Functions: []*funcyaml.Function{f},
+		BuildDir:  os.Getenv("FERRY_RUNNER_TEST_BUILDS"),
+		LogDir:    os.Getenv("FERRY_RUNNER_TEST_LOGS"),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	rt, _ := r.RoundTripper(f.Name)
+	req, _ := http.NewRequest(http.MethodPost, "http://x/",
+		strings.NewReader("{}"))
+	for k, v := range map[string]string{"Ce-Specversion": "1.0",
+		"Ce-Id": "o1", "Ce-Source": "test", "Ce-Type": "test.ping",
+		"Content-Type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var rep reply
+	err = json.NewDecoder(resp.Body).Decode(&rep)
+	resp.Body.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("pid %d\n", rep.PID)
+	select {}
+}
+
+// processDead reports whether pid is gone or a zombie: a killed orphan is
+// reaped by whatever PID 1 is, if it reaps at all.
+func processDead(pid int) bool {
+	if processGone(pid) {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command name, which is in parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X'
 }

@@ -1,14 +1,18 @@
 package runner
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -340,4 +344,44 @@ func TestHTTPFunctionOfMonorepoGetsPathAndQuery(t *testing.T) {
 	if s := statusOf(t, r, "mono"); s.InFlight != 0 || s.Instances != 1 {
 		t.Errorf("after the body was closed: %+v, want 0 in flight", s)
 	}
+}
+
+func TestKilledRunnerLeavesNoFunctionProcess(t *testing.T) {
+	echo := project(t, "echo", echoHandle)
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(os.Environ(), orphanEnv+"="+echo.Dir,
+		"FERRY_RUNNER_TEST_BUILDS="+fixtures.buildDir,
+		"FERRY_RUNNER_TEST_LOGS="+t.TempDir())
+	helper.Stderr = os.Stderr
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer helper.Wait()
+	defer helper.Process.Kill()
+
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		s.Scan()
+		line <- s.Text()
+	}()
+	var pid int
+	select {
+	case l := <-line:
+		if _, err := fmt.Sscanf(l, "pid %d", &pid); err != nil {
+			t.Fatalf("helper said %q, want its function's pid", l)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("helper did not start its function within 60s")
+	}
+
+	if err := helper.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "dead after kill -9 of its runner",
+		func() bool { return processDead(pid) })
 }

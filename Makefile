@@ -1,0 +1,44 @@
+# Ferry's two everyday commands:
+#   make run    start `ferry dev` and send it a real photo; keeps serving
+#   make test   every test of the module and of each function
+.DEFAULT_GOAL := run
+
+GO        ?= go
+ADDR      ?= 127.0.0.1:8080
+DATA      ?= ../shared/data
+FUNCTIONS := $(wildcard functions/*/go.mod)
+
+.PHONY: run build test vet fmt clean
+
+build:
+	$(GO) build -o bin/ferry ./cmd/ferry
+
+# Starts the dev stack, posts $(DATA)/video-001.jpeg as dev.ferry.thumbnail,
+# waits for the thumbnail and saves it to .ferry/video-001.thumbnail.png,
+# then keeps serving until Ctrl-C so that the README's curl examples work.
+run: build
+	@mkdir -p .ferry
+	@bin/ferry dev --addr $(ADDR) & dev=$$!; \
+	trap 'kill $$dev 2>/dev/null; wait $$dev' INT TERM; \
+	bin/ferry send --addr http://$(ADDR) --type dev.ferry.thumbnail \
+		--out .ferry/video-001.thumbnail.png $(DATA)/video-001.jpeg \
+		|| { kill $$dev; wait $$dev; exit 1; }; \
+	echo "Ferry is running on http://$(ADDR); Ctrl-C stops it."; \
+	wait $$dev
+
+test:
+	$(GO) test -count=1 ./...
+	@for m in $(FUNCTIONS); do \
+		d=$$(dirname $$m); echo "== $$d"; \
+		(cd $$d && $(GO) test -count=1 ./...) || exit 1; \
+	done
+
+vet:
+	$(GO) vet ./...
+	@for m in $(FUNCTIONS); do (cd $$(dirname $$m) && $(GO) vet ./...) || exit 1; done
+
+fmt:
+	gofmt -l -w .
+
+clean:
+	rm -rf bin .ferry
