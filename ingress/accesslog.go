@@ -37,6 +37,10 @@ func (s *Server) accessLog(c *gin.Context) {
 	c.Next()
 
 	status := c.Writer.Status()
+	ctx, level := c.Request.Context(), accessLevel(c, status)
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
 	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs,
 		slog.String("method", c.Request.Method),
@@ -58,8 +62,7 @@ func (s *Server) accessLog(c *gin.Context) {
 	if n.problem != "" {
 		attrs = append(attrs, slog.String("problem", string(n.problem)))
 	}
-	s.log.LogAttrs(c.Request.Context(), accessLevel(c, status), "request",
-		attrs...)
+	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
 // accessLevel is the level of a request's access log line.

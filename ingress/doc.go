@@ -7,7 +7,8 @@
 //	POST /, POST /v1/events   one CloudEvent, binary or structured mode
 //	POST /v1/tasks/{type}     any body, wrapped in a CloudEvent of that type
 //	GET  /v1/tasks/{id}       the task as JSON; ?wait=10s long-polls
-//	GET  /v1/tasks/{id}/result  the result event's data, raw; ?wait= too
+//	GET  /v1/tasks/{id}/result  the result event's data, raw, as a
+//	                          binary-mode CloudEvent; ?wait= too
 //	GET  /healthz, /readyz    liveness and readiness
 //	OPTIONS /, /v1/events     the CloudEvents webhook validation handshake
 //

@@ -126,6 +126,11 @@ func unsupportedSpecVersion(v, where string) *Problem {
 // decodeBinary reads a binary-mode event with sdk-go.
 func decodeBinary(ctx context.Context, h http.Header, body []byte) (
 	*event.Event, *Problem) {
+	if _, ok := h["Ce-"]; ok {
+		// sdk-go v2.16.2 panics on this header instead of refusing it.
+		return nil, newProblem(ProblemInvalidEvent,
+			"header Ce- names no attribute")
+	}
 	var r io.ReadCloser
 	if len(body) > 0 {
 		r = io.NopCloser(bytes.NewReader(body))

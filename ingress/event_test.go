@@ -313,6 +313,20 @@ func TestBadEventsAnswerProblems(t *testing.T) {
 				return h
 			}(), `{}`, 400, ingress.ProblemInvalidEvent,
 			[]string{"invalid binary-mode event", "yesterday"}},
+		{"binary header that names no attribute",
+			func() map[string]string {
+				h := binaryHeaders("1.0")
+				h["Ce-"] = "x"
+				return h
+			}(), `{}`, 400, ingress.ProblemInvalidEvent,
+			[]string{"header Ce- names no attribute"}},
+		{"binary extension name that is not alphanumeric",
+			func() map[string]string {
+				h := binaryHeaders("1.0")
+				h["Ce-Trace-Id"] = "x"
+				return h
+			}(), `{}`, 400, ingress.ProblemInvalidEvent,
+			[]string{"invalid binary-mode event", "attribute names"}},
 		{"binary content type that is no media type",
 			func() map[string]string {
 				h := binaryHeaders("1.0")

@@ -50,6 +50,7 @@ func (r *Runner) buildFunction(ctx context.Context, f *function,
 	r.buildMu.Lock()
 	defer r.buildMu.Unlock()
 
+	begin := time.Now()
 	src, err := readSource(f.dir, f.spec.Invoke)
 	var hash string
 	if err == nil {
@@ -61,13 +62,14 @@ func (r *Runner) buildFunction(ctx context.Context, f *function,
 		return "", f.buildDone(buildResult{state: BuildFailed, err: err})
 	}
 
-	return r.buildSource(ctx, f, src, hash, explicit)
+	return r.buildSource(ctx, f, src, hash, begin, explicit)
 }
 
 // buildSource builds src, whose content hash is hash, unless the build
-// folder for hash is complete. See buildFunction for explicit.
+// folder for hash is complete. begin is when the check began, for the log;
+// see buildFunction for explicit.
 func (r *Runner) buildSource(ctx context.Context, f *function, src source,
-	hash string, explicit bool) (string, error) {
+	hash string, begin time.Time, explicit bool) (string, error) {
 	if prev := f.lastBuild(); !explicit && prev.state == BuildFailed &&
 		prev.hash == hash {
 		return "", prev.err
@@ -82,14 +84,13 @@ func (r *Runner) buildSource(ctx context.Context, f *function, src source,
 			level = slog.LevelInfo
 		}
 		f.log.Log(ctx, level, "build up to date", "cached", true,
-			"hash", hash)
+			"hash", hash, "duration", time.Since(begin))
 		return done.binary, f.buildDone(done)
 	}
 
 	f.setBuildState(BuildRunning)
-	start := time.Now()
 	err := r.compile(ctx, f.spec.Name, src, hash, dir)
-	took := time.Since(start)
+	took := time.Since(begin)
 	if err != nil {
 		f.log.Error("build failed", "duration", took, "err", err)
 		return "", f.buildDone(buildResult{state: BuildFailed, hash: hash,
@@ -189,10 +190,10 @@ func pruneBuilds(parent, keep string) {
 
 // goCommand runs `go args...` in dir and returns an error holding its
 // trimmed output when it fails, its file positions made to outlive the
-// build folder (see sourcePaths). GOFLAGS=-mod=mod lets go.mod and go.sum be updated as
-// needed; -buildvcs=false because the build folder is not the function's
-// repository (stamping it would describe the wrong one, or fail where git
-// is missing); GOWORK=off keeps a go.work around the folders out.
+// build folder (see sourcePaths). GOFLAGS=-mod=mod lets go.mod and go.sum
+// be updated as needed; -buildvcs=false because the build folder is not the
+// function's repository (stamping it would describe the wrong one, or fail
+// where git is missing); GOWORK=off keeps a go.work around the folders out.
 func goCommand(ctx context.Context, dir string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir

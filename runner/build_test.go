@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBuildTwiceUsesCache(t *testing.T) {
@@ -138,5 +139,45 @@ func TestSourceHashFollowsContentNotNoise(t *testing.T) {
 	src.Shape = shapeStatic
 	if h := hash(); h == edited {
 		t.Error("hash unchanged by the shape")
+	}
+}
+
+func TestEditedFunctionIsRebuiltOnItsNextColdStart(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	f := project(t, "editable", staticHandle)
+	r, logs := newRunner(t, Params{IdleTimeout: idle}, f)
+	if rep := mustSend(t, r, "editable", "test.ping", "v1"); rep.ceType !=
+		"test.static.reply" {
+		t.Fatalf("first reply type %q", rep.ceType)
+	}
+
+	edited := strings.Replace(staticHandle, `"test.static.reply"`,
+		`"test.static.reply.v2"`, 1)
+	err := os.WriteFile(filepath.Join(f.Dir, "handle.go"), []byte(edited),
+		0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := mustSend(t, r, "editable", "test.ping", "v2"); rep.ceType !=
+		"test.static.reply" {
+		t.Errorf("reply of the running instance after an edit: %q, want "+
+			"the old code's until the next cold start", rep.ceType)
+	}
+
+	waitFor(t, 20*idle, "scaled to zero", func() bool {
+		return statusOf(t, r, "editable").Instances == 0
+	})
+	if rep := mustSend(t, r, "editable", "test.ping", "v3"); rep.ceType !=
+		"test.static.reply.v2" {
+		t.Errorf("reply after the next cold start: %q, want the edited "+
+			"code's test.static.reply.v2", rep.ceType)
+	}
+	if n := len(logs.records("built")); n != 2 {
+		t.Errorf("%d builds, want 2 (first start, after the edit)", n)
+	}
+	builds, _ := filepath.Glob(filepath.Join(fixtures.buildDir, "editable",
+		"*"))
+	if len(builds) != 1 {
+		t.Errorf("build folders %q, want only the newest", builds)
 	}
 }

@@ -19,7 +19,9 @@
 // folder holding the binary and a completion marker is up to date and is
 // not built again. A build is written to a temporary folder and renamed
 // into place, so a crash never leaves a half build that counts as done;
-// older builds of the function are removed. Builds run one at a time.
+// older builds of the function are removed. Builds run one at a time. A
+// build that failed is not tried again on demand until the sources change
+// (the error is returned at once); Build tries it again.
 //
 // Starting. A request that finds its function at zero starts an instance
 // and waits for it; requests that arrive meanwhile wait for the same start.
@@ -44,5 +46,7 @@
 // container concurrency limit); func.yaml env templates ({{ env:NAME }}
 // and the like) are rejected by New; changes to folders outside the
 // function's folder that its replace directives point to do not change
-// the hash; Go functions only, built with the go command found in PATH.
+// the hash; the free port is picked, then released for the function to
+// listen on, so another process may take it in between (that start fails);
+// Go functions only, built with the go command found in PATH.
 package runner

@@ -13,7 +13,8 @@ import (
 )
 
 // TestExampleFunctionsAnswerTheirEvents builds and runs Ferry's example
-// functions (../functions) and sends each a sample from /work/shared/data.
+// functions (../functions) and sends each a sample from the shared data folder
+// (../../shared/data).
 // The examples are their own projects, maintained beside this package, so
 // the test runs only when FERRY_TEST_EXAMPLES=1.
 func TestExampleFunctionsAnswerTheirEvents(t *testing.T) {
@@ -42,8 +43,8 @@ func TestExampleFunctionsAnswerTheirEvents(t *testing.T) {
 			if !ok {
 				t.Skipf("no sample event for %s", f.Name)
 			}
-			data, err := os.ReadFile(filepath.Join("/work/shared/data",
-				sample.file))
+			data, err := os.ReadFile(filepath.Join("..", "..", "shared",
+				"data", sample.file))
 			if err != nil {
 				t.Skip(err)
 			}

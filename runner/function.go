@@ -106,6 +106,9 @@ func (f *function) acquire(ctx context.Context) (*instance, error) {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return nil, ErrClosed
+	}
 	if f.current != st.inst || st.inst.exited() {
 		return nil, fmt.Errorf("function %s: instance (pid %d) exited "+
 			"right after it started", f.spec.Name, st.inst.pid)
@@ -188,6 +191,7 @@ func (f *function) coldStart(st *coldStart) {
 	}
 	if err == nil {
 		f.current = inst
+		inst.served = true
 		f.starts++
 		f.lastStart, f.lastAt = took, begin
 		f.armIdle(inst)
@@ -240,8 +244,8 @@ func (f *function) startInstance() (*instance, error) {
 }
 
 // track records inst as live until its process is reaped, and then
-// forgets it; if it was the current instance, it crashed: the function is
-// at zero and the next request starts a new one.
+// forgets it. An instance that served and exited without being asked to
+// crashed: the function is at zero and the next request starts a new one.
 func (f *function) track(inst *instance) {
 	f.mu.Lock()
 	f.live[inst] = struct{}{}
@@ -254,14 +258,14 @@ func (f *function) track(inst *instance) {
 
 		f.mu.Lock()
 		delete(f.live, inst)
-		crashed := f.current == inst
-		if crashed {
+		if f.current == inst {
 			f.current = nil
 		}
 		if inst.idleTimer != nil {
 			inst.idleTimer.Stop()
 		}
 		stopping := inst.stopping
+		crashed := inst.served && !stopping
 		f.mu.Unlock()
 		f.transport.CloseIdleConnections()
 

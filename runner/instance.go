@@ -46,16 +46,19 @@ type instance struct {
 	idleTimer *time.Timer
 	idleSeq   uint64 // bumped to cancel a pending idle timer
 	stopping  bool   // the runner asked it to stop: its exit is no crash
+	served    bool   // it became ready and was made the current instance
 }
 
-// spawn starts binary, the build of function name, in dir with env, listening on a free loopback port,
-// its stdout and stderr appended to logPath. It does not wait for
-// readiness.
+// spawn starts binary, the build of function name, in dir with env,
+// listening on a free loopback port, its stdout and stderr appended to
+// logPath. It does not wait for readiness.
 //
 // The process gets its own process group (so that signals go to it and its
 // children, and a terminal's Ctrl-C reaches only Ferry) and is killed by
 // the kernel if Ferry dies, so that `kill -9` of ferry dev leaves no
-// function running.
+// function running. (The kernel ties that to the OS thread that forked;
+// the Go runtime ends a thread only when a goroutine exits while locked to
+// it, which the runner never does.)
 func spawn(name, binary, dir string, env []string,
 	logPath string) (*instance, error) {
 	addr, err := freeLoopbackAddr()

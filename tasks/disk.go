@@ -133,10 +133,16 @@ func (s *DiskStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 		if d.State == deliveryDelivered || d.State == deliveryDeadLettered {
 			return nil // a repeat after a crash; the outcome stands
 		}
+		prior := d.Attempts
 		d.Attempts = max(d.Attempts, a.Number)
 		d.NextAttempt = nil
 		switch a.Outcome {
 		case eventing.OutcomeStarted:
+			if d.State == deliveryRunning {
+				// The attempt before was cut short (a crash or a
+				// restart) and this one is made again: count both.
+				d.Attempts = max(prior+1, a.Number)
+			}
 			d.State = deliveryRunning
 		case eventing.OutcomeRetrying:
 			d.State, d.Code, d.Reason = deliveryRetrying, a.Code, a.Reason

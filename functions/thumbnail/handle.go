@@ -4,10 +4,11 @@
 // fits in 256×256 (or the box the event's thumbnailsize attribute asks for),
 // its aspect ratio kept and never upscaled.
 //
-// An input that can never succeed (an image that does not decode, more than
-// MaxPixels pixels, a bad thumbnailsize) is answered with a
-// dev.ferry.thumbnail.failed reply carrying application/problem+json, never
-// with a 4xx; see Problem. The function keeps no state between events.
+// An input that can never succeed (an image that does not decode, a JPEG
+// that is cut short, more than MaxPixels pixels, a bad thumbnailsize) is
+// answered with a dev.ferry.thumbnail.failed reply carrying
+// application/problem+json, never with a 4xx; see Problem. The function
+// keeps no state between events.
 package function
 
 import (
@@ -118,18 +119,25 @@ func thumbnail(ctx context.Context, e event.Event) (image.Image, error) {
 }
 
 // decode reads a JPEG, PNG or GIF, known by its content whatever the
-// datacontenttype says. A GIF gives its first frame.
+// datacontenttype says. A GIF gives its first frame. A JPEG that lacks
+// scans or ends early is refused (see checkJPEG) even where Go's decoder
+// would fill the gap with zeros.
 func decode(data []byte) (image.Image, error) {
 	if len(data) == 0 {
 		return nil, invalidInput(errors.New("no data: want JPEG, PNG or GIF bytes"))
 	}
 
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return nil, invalidInput(decodeError(err))
 	}
 	if err := checkPixels(cfg.Width, cfg.Height); err != nil {
 		return nil, err
+	}
+	if format == "jpeg" {
+		if err := checkJPEG(data); err != nil {
+			return nil, invalidInput(err)
+		}
 	}
 
 	img, _, err := image.Decode(bytes.NewReader(data))
