@@ -379,4 +379,3 @@ func TestUnknownTaskIsProblem(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
-

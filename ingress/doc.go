@@ -4,13 +4,16 @@
 //
 // # Routes
 //
-//	POST /, POST /v1/events   one CloudEvent, binary or structured mode
-//	POST /v1/tasks/{type}     any body, wrapped in a CloudEvent of that type
-//	GET  /v1/tasks/{id}       the task as JSON; ?wait=10s long-polls
-//	GET  /v1/tasks/{id}/result  the result event's data, raw, as a
-//	                          binary-mode CloudEvent; ?wait= too
-//	GET  /healthz, /readyz    liveness and readiness
-//	OPTIONS /, /v1/events     the CloudEvents webhook validation handshake
+//	POST /, POST /v1/events  one CloudEvent, binary or structured mode
+//	POST /v1/tasks/{type}    any body, wrapped in an event of that type
+//	GET  /v1/tasks/{id}      the task as JSON; ?wait=10s long-polls
+//	GET  /v1/tasks/{id}/result
+//	                         the result event's data, raw, answered as a
+//	                         binary-mode CloudEvent; ?wait= too; 409 while
+//	                         there is none yet or the task failed, 204
+//	                         when the task succeeded without a reply
+//	GET  /healthz, /readyz   liveness and readiness
+//	OPTIONS /, /v1/events    the CloudEvents webhook validation handshake
 //
 // # What 202 means
 //
@@ -41,5 +44,7 @@
 // something that does when it faces the internet. The webhook handshake
 // allows every origin and answers synchronously; it never calls a
 // WebHook-Request-Callback URL. A long poll holds its connection for up to
-// Params.WaitMax, so the HTTP server's WriteTimeout must be longer.
+// Params.WaitMax, so the HTTP server's WriteTimeout must be longer. Task
+// ids are read from the decoded path, so a task id containing "/" (a
+// producer's correlationid may) cannot be read back.
 package ingress

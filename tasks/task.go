@@ -112,4 +112,4 @@ type Event struct {
 
 // InlineDataMax is the largest event data, in bytes, that a task's JSON
 // shows inline. Larger or binary data is read with GET /v1/tasks/{id}/result.
-const InlineDataMax = 64 << 10
+const InlineDataMax = 8 << 10

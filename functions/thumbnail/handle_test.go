@@ -311,9 +311,11 @@ func TestBrokenImageFails(t *testing.T) {
 		detail string
 	}{
 		{"progressive JPEG cut before its end marker",
-			progressive[:len(progressive)-2], "decode image: unexpected EOF"},
+			progressive[:len(progressive)-2], errJPEGEndsEarly.Error()},
 		{"baseline JPEG cut in half",
-			baseline[:len(baseline)/2], "decode image: invalid JPEG format"},
+			baseline[:len(baseline)/2], errJPEGEndsEarly.Error()},
+		{"baseline JPEG without its end marker",
+			baseline[:len(baseline)-2], errJPEGEndsEarly.Error()},
 		{"JPEG cut inside its header",
 			baseline[:100], "decode image: unexpected EOF"},
 		{"CSV text", readSample(t, "stocks.csv"),
@@ -335,17 +337,24 @@ func TestBrokenImageFails(t *testing.T) {
 	}
 }
 
-// The shared "truncated" progressive JPEG lacks later scans but ends with
-// a proper end-of-image marker. Go's decoder, like libjpeg, builds the image
-// from the scans it has, so it is a (blurry) success, not a failure.
-func TestProgressiveJPEGMissingLaterScansStillDecodes(t *testing.T) {
+// The shared "truncated" progressive JPEG lacks its later scans but ends
+// with a proper end-of-image marker. Go's decoder, like libjpeg, would
+// build a blurred, off-colour image from the scans it has; the function
+// refuses it instead, with no retry.
+func TestProgressiveJPEGMissingLaterScansFails(t *testing.T) {
 	data := readSample(t, "video-001.progressive.truncated.jpeg")
 
-	img := thumbOf(t, handle(t, newEvent(t, "image/jpeg", data)))
+	p := problemOf(t, handle(t, newEvent(t, "image/jpeg", data)))
 
-	sw, sh := sampleSize(t, data)
-	w, h := wantSize(sw, sh, 256, 256)
-	assertSize(t, img, w, h)
+	if p.Type != ProblemInvalidInput {
+		t.Errorf("problem type = %q, want %q", p.Type, ProblemInvalidInput)
+	}
+	want := "progressive JPEG is incomplete: component 1 lacks its DC " +
+		"coefficient and AC coefficients 1-63 at full precision (scans are " +
+		"missing, as when a file is cut short)"
+	if p.Detail != want {
+		t.Errorf("detail = %q,\nwant %q", p.Detail, want)
+	}
 }
 
 func TestBadSizeFails(t *testing.T) {

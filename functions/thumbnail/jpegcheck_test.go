@@ -7,8 +7,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -17,39 +17,39 @@ import (
 // standing in for entropy-coded data: checkJPEG never decodes that data,
 // so it need not be valid Huffman code.
 
-// entropy stands for a scan's entropy-coded data. It holds a stuffed 0xFF
-// ("FF 00") and a restart marker, neither of which ends the data.
-var entropy = []byte{0x12, 0xff, 0x00, 0x34, 0xff, markerRST0, 0x56}
+// entropyData stands for a scan's entropy-coded data. It holds a stuffed
+// 0xFF ("FF 00") and a restart marker, neither of which ends the data.
+var entropyData = []byte{0x12, 0xff, 0x00, 0x34, 0xff, markerRST0, 0x56}
 
-// segment is marker followed by its length and params.
-func segment(marker byte, params ...byte) []byte {
+// markerSegment is marker followed by its length and params.
+func markerSegment(marker byte, params ...byte) []byte {
 	n := len(params) + 2
 	return append([]byte{0xff, marker, byte(n >> 8), byte(n)}, params...)
 }
 
-// frame is a start-of-frame segment for a 16×16 image with components of
+// sof is a start-of-frame segment for a 16×16 image with components of
 // the given identifiers, each sampled 1×1.
-func frame(sof byte, ids ...byte) []byte {
+func sof(marker byte, ids ...byte) []byte {
 	params := []byte{8, 0, 16, 0, 16, byte(len(ids))}
 	for _, id := range ids {
 		params = append(params, id, 0x11, 0)
 	}
-	return segment(sof, params...)
+	return markerSegment(marker, params...)
 }
 
-// scan is a start-of-scan segment for the components ids, followed by
+// sos is a start-of-scan segment for the components ids, followed by
 // entropy-coded data.
-func scan(ss, se, ah, al byte, ids ...byte) []byte {
+func sos(ss, se, ah, al byte, ids ...byte) []byte {
 	params := []byte{byte(len(ids))}
 	for _, id := range ids {
 		params = append(params, id, 0)
 	}
 	params = append(params, ss, se, ah<<4|al)
-	return append(segment(markerSOS, params...), entropy...)
+	return append(markerSegment(markerSOS, params...), entropyData...)
 }
 
-// stream is a JPEG of the given parts between SOI and EOI markers.
-func stream(parts ...[]byte) []byte {
+// jpegStream is a JPEG of the given parts between SOI and EOI markers.
+func jpegStream(parts ...[]byte) []byte {
 	b := []byte{0xff, markerSOI}
 	for _, p := range parts {
 		b = append(b, p...)
@@ -67,26 +67,26 @@ func withoutEOI(b []byte) []byte {
 // DC of all components, then AC bands first with their low bits dropped,
 // then refinements down to bit 0.
 var simpleProgression = [][]byte{
-	scan(0, 0, 0, 1, 1, 2, 3),
-	scan(1, 5, 0, 2, 1),
-	scan(1, 63, 0, 1, 3),
-	scan(1, 63, 0, 1, 2),
-	scan(6, 63, 0, 2, 1),
-	scan(1, 63, 2, 1, 1),
-	scan(0, 0, 1, 0, 1, 2, 3),
-	scan(1, 63, 1, 0, 3),
-	scan(1, 63, 1, 0, 2),
-	scan(1, 63, 1, 0, 1),
+	sos(0, 0, 0, 1, 1, 2, 3),
+	sos(1, 5, 0, 2, 1),
+	sos(1, 63, 0, 1, 3),
+	sos(1, 63, 0, 1, 2),
+	sos(6, 63, 0, 2, 1),
+	sos(1, 63, 2, 1, 1),
+	sos(0, 0, 1, 0, 1, 2, 3),
+	sos(1, 63, 1, 0, 3),
+	sos(1, 63, 1, 0, 2),
+	sos(1, 63, 1, 0, 1),
 }
 
-// progressive is a progressive JPEG of components 1, 2 and 3 with the
-// given scans.
-func progressive(scans ...[]byte) []byte {
-	return stream(append([][]byte{frame(markerSOF2, 1, 2, 3)}, scans...)...)
+// progressiveStream is a progressive JPEG of components 1, 2 and 3 with
+// the given scans.
+func progressiveStream(scans ...[]byte) []byte {
+	return jpegStream(append([][]byte{sof(markerSOF2, 1, 2, 3)}, scans...)...)
 }
 
-// without is scans without the ones at the given indexes.
-func without(scans [][]byte, drop ...int) [][]byte {
+// scansWithout is scans without the ones at the given indexes.
+func scansWithout(scans [][]byte, drop ...int) [][]byte {
 	var out [][]byte
 	for i, s := range scans {
 		keep := true
@@ -100,7 +100,8 @@ func without(scans [][]byte, drop ...int) [][]byte {
 	return out
 }
 
-const cause = " (scans are missing, as when a file is cut short)"
+// missingScans ends the detail of every incomplete frame.
+const missingScans = " (scans are missing, as when a file is cut short)"
 
 func TestCheckJPEGFollowsSuccessiveApproximation(t *testing.T) {
 	tests := []struct {
@@ -108,77 +109,80 @@ func TestCheckJPEGFollowsSuccessiveApproximation(t *testing.T) {
 		data []byte
 		want string // "" for complete
 	}{
-		{"libjpeg's simple progression", progressive(simpleProgression...), ""},
+		{"libjpeg's simple progression",
+			progressiveStream(simpleProgression...), ""},
 		{"without its last scan",
-			progressive(simpleProgression[:9]...),
+			progressiveStream(simpleProgression[:9]...),
 			"progressive JPEG is incomplete: component 1 lacks AC coefficients " +
-				"1-63 at full precision" + cause},
+				"1-63 at full precision" + missingScans},
 		{"without the DC refinement",
-			progressive(without(simpleProgression, 6)...),
+			progressiveStream(scansWithout(simpleProgression, 6)...),
 			"progressive JPEG is incomplete: component 1 lacks its DC " +
-				"coefficient at full precision" + cause},
+				"coefficient at full precision" + missingScans},
 		{"first four scans only",
-			progressive(simpleProgression[:4]...),
+			progressiveStream(simpleProgression[:4]...),
 			"progressive JPEG is incomplete: component 1 lacks its DC " +
-				"coefficient and AC coefficients 1-63 at full precision" + cause},
+				"coefficient and AC coefficients 1-63 at full precision" +
+				missingScans},
 		{"without a chroma refinement",
-			progressive(without(simpleProgression, 8)...),
+			progressiveStream(scansWithout(simpleProgression, 8)...),
 			"progressive JPEG is incomplete: component 2 lacks AC coefficients " +
-				"1-63 at full precision" + cause},
+				"1-63 at full precision" + missingScans},
 		{"without the band 6-63",
-			progressive(without(simpleProgression, 4)...),
+			progressiveStream(scansWithout(simpleProgression, 4)...),
 			"progressive JPEG is incomplete: component 1 lacks AC coefficients " +
-				"6-63 at full precision" + cause},
+				"6-63 at full precision" + missingScans},
 		{"refinement skipping bit 1",
-			progressive(
-				scan(0, 0, 0, 0, 1, 2, 3),
-				scan(1, 63, 0, 2, 1),
-				scan(1, 63, 1, 0, 1),
-				scan(1, 63, 0, 0, 2),
-				scan(1, 63, 0, 0, 3)),
+			progressiveStream(
+				sos(0, 0, 0, 0, 1, 2, 3),
+				sos(1, 63, 0, 2, 1),
+				sos(1, 63, 1, 0, 1),
+				sos(1, 63, 0, 0, 2),
+				sos(1, 63, 0, 0, 3)),
 			"progressive JPEG is incomplete: component 1 lacks AC coefficients " +
-				"1-63 at full precision" + cause},
+				"1-63 at full precision" + missingScans},
 		{"refinement without its first scan",
-			progressive(
-				scan(0, 0, 0, 0, 1, 2, 3),
-				scan(1, 63, 0, 0, 2),
-				scan(1, 63, 0, 0, 3),
-				scan(1, 63, 1, 0, 1)),
+			progressiveStream(
+				sos(0, 0, 0, 0, 1, 2, 3),
+				sos(1, 63, 0, 0, 2),
+				sos(1, 63, 0, 0, 3),
+				sos(1, 63, 1, 0, 1)),
 			"progressive JPEG is incomplete: component 1 lacks AC coefficients " +
-				"1-63 at full precision" + cause},
+				"1-63 at full precision" + missingScans},
 		{"one coefficient never sent",
-			progressive(
-				scan(0, 0, 0, 0, 1, 2, 3),
-				scan(1, 9, 0, 0, 1),
-				scan(11, 63, 0, 0, 1),
-				scan(1, 63, 0, 0, 2),
-				scan(1, 63, 0, 0, 3)),
+			progressiveStream(
+				sos(0, 0, 0, 0, 1, 2, 3),
+				sos(1, 9, 0, 0, 1),
+				sos(11, 63, 0, 0, 1),
+				sos(1, 63, 0, 0, 2),
+				sos(1, 63, 0, 0, 3)),
 			"progressive JPEG is incomplete: component 1 lacks AC coefficient " +
-				"10 at full precision" + cause},
+				"10 at full precision" + missingScans},
 		{"component in no scan",
-			progressive(
-				scan(0, 0, 0, 0, 1, 2),
-				scan(1, 63, 0, 0, 1),
-				scan(1, 63, 0, 0, 2)),
-			"progressive JPEG is incomplete: component 3 is in no scan" + cause},
+			progressiveStream(
+				sos(0, 0, 0, 0, 1, 2),
+				sos(1, 63, 0, 0, 1),
+				sos(1, 63, 0, 0, 2)),
+			"progressive JPEG is incomplete: component 3 is in no scan" +
+				missingScans},
 		{"band sent again at full precision",
-			progressive(
-				scan(0, 0, 0, 0, 1, 2, 3),
-				scan(1, 63, 0, 3, 1),
-				scan(1, 63, 0, 0, 1),
-				scan(1, 63, 0, 0, 2),
-				scan(1, 63, 0, 0, 3)),
+			progressiveStream(
+				sos(0, 0, 0, 0, 1, 2, 3),
+				sos(1, 63, 0, 3, 1),
+				sos(1, 63, 0, 0, 1),
+				sos(1, 63, 0, 0, 2),
+				sos(1, 63, 0, 0, 3)),
 			""},
 		{"stale refinement after full precision",
-			progressive(
-				scan(0, 0, 0, 0, 1, 2, 3),
-				scan(1, 63, 0, 0, 1),
-				scan(1, 63, 1, 0, 1),
-				scan(1, 63, 0, 0, 2),
-				scan(1, 63, 0, 0, 3)),
+			progressiveStream(
+				sos(0, 0, 0, 0, 1, 2, 3),
+				sos(1, 63, 0, 0, 1),
+				sos(1, 63, 1, 0, 1),
+				sos(1, 63, 0, 0, 2),
+				sos(1, 63, 0, 0, 3)),
 			""},
 		{"grayscale",
-			stream(frame(markerSOF2, 7), scan(0, 0, 0, 0, 7), scan(1, 63, 0, 0, 7)),
+			jpegStream(sof(markerSOF2, 7), sos(0, 0, 0, 0, 7), sos(1, 63, 0, 0, 7)),
 			""},
 	}
 	for _, tt := range tests {
@@ -195,21 +199,21 @@ func TestCheckJPEGWantsEverySequentialComponentInAScan(t *testing.T) {
 		want string
 	}{
 		{"interleaved scan",
-			stream(frame(markerSOF0, 1, 2, 3), scan(0, 63, 0, 0, 1, 2, 3)), ""},
+			jpegStream(sof(markerSOF0, 1, 2, 3), sos(0, 63, 0, 0, 1, 2, 3)), ""},
 		{"one scan a component",
-			stream(frame(markerSOF0, 1, 2, 3), scan(0, 63, 0, 0, 1),
-				scan(0, 63, 0, 0, 2), scan(0, 63, 0, 0, 3)), ""},
+			jpegStream(sof(markerSOF0, 1, 2, 3), sos(0, 63, 0, 0, 1),
+				sos(0, 63, 0, 0, 2), sos(0, 63, 0, 0, 3)), ""},
 		// Table B.3 fixes Ss, Se, Ah and Al in a sequential scan; whatever
 		// the bytes say, the scan sends every coefficient.
 		{"odd spectral selection",
-			stream(frame(markerSOF0, 1), scan(0, 0, 3, 2, 1)), ""},
+			jpegStream(sof(markerSOF0, 1), sos(0, 0, 3, 2, 1)), ""},
 		{"last component's scan missing",
-			stream(frame(markerSOF0, 1, 2, 3), scan(0, 63, 0, 0, 1),
-				scan(0, 63, 0, 0, 2)),
-			"JPEG is incomplete: component 3 is in no scan" + cause},
+			jpegStream(sof(markerSOF0, 1, 2, 3), sos(0, 63, 0, 0, 1),
+				sos(0, 63, 0, 0, 2)),
+			"JPEG is incomplete: component 3 is in no scan" + missingScans},
 		{"extended sequential",
-			stream(frame(markerSOF1, 1, 2, 3), scan(0, 63, 0, 0, 2, 3)),
-			"JPEG is incomplete: component 1 is in no scan" + cause},
+			jpegStream(sof(markerSOF1, 1, 2, 3), sos(0, 63, 0, 0, 2, 3)),
+			"JPEG is incomplete: component 1 is in no scan" + missingScans},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,9 +223,9 @@ func TestCheckJPEGWantsEverySequentialComponentInAScan(t *testing.T) {
 }
 
 func TestCheckJPEGFindsDataEndingBeforeEOI(t *testing.T) {
-	complete := stream(frame(markerSOF0, 1), segment(0xfe, 'h', 'i'),
-		scan(0, 63, 0, 0, 1))
-	header := stream(frame(markerSOF0, 1))
+	complete := jpegStream(sof(markerSOF0, 1), markerSegment(0xfe, 'h', 'i'),
+		sos(0, 63, 0, 0, 1))
+	header := jpegStream(sof(markerSOF0, 1))
 
 	tests := []struct {
 		name string
@@ -232,7 +236,7 @@ func TestCheckJPEGFindsDataEndingBeforeEOI(t *testing.T) {
 		{"no marker after SOI", []byte{0xff, markerSOI}},
 		{"cut inside a segment length", header[:5]},
 		{"cut inside a segment", header[:10]},
-		{"cut inside a scan header", complete[:len(complete)-len(entropy)-4]},
+		{"cut inside a scan header", complete[:len(complete)-len(entropyData)-4]},
 		{"cut inside entropy-coded data", complete[:len(complete)-4]},
 		{"cut after a 0xFF", complete[:len(complete)-1]},
 		{"ends in fill bytes", append(withoutEOI(complete), 0xff, 0xff)},
@@ -253,21 +257,21 @@ func TestCheckJPEGFindsDataEndingBeforeEOI(t *testing.T) {
 const markerRST1 = markerRST0 + 1
 
 func TestCheckJPEGToleratesWhatTheDecoderSkips(t *testing.T) {
-	f, s := frame(markerSOF0, 1), scan(0, 63, 0, 0, 1)
+	f, s := sof(markerSOF0, 1), sos(0, 63, 0, 0, 1)
 	tests := []struct {
 		name string
 		data []byte
 	}{
 		{"APP and COM segments",
-			stream(segment(0xe0, 'J', 'F', 'I', 'F', 0), f,
-				segment(0xed, 1, 2, 3), segment(0xfe), s)},
+			jpegStream(markerSegment(0xe0, 'J', 'F', 'I', 'F', 0), f,
+				markerSegment(0xed, 1, 2, 3), markerSegment(0xfe), s)},
 		{"fill bytes before markers",
-			stream([]byte{0xff, 0xff}, f, []byte{0xff}, s, []byte{0xff, 0xff})},
+			jpegStream([]byte{0xff, 0xff}, f, []byte{0xff}, s, []byte{0xff, 0xff})},
 		{"extraneous bytes between segments",
-			stream(f, []byte{0x00, 0x01, 0xff, 0x00}, s)},
+			jpegStream(f, []byte{0x00, 0x01, 0xff, 0x00}, s)},
 		{"restart marker after the last scan",
-			stream(f, s, []byte{0xff, markerRST7})},
-		{"bytes after EOI", append(stream(f, s), 0x12, 0xff)},
+			jpegStream(f, s, []byte{0xff, markerRST7})},
+		{"bytes after EOI", append(jpegStream(f, s), 0x12, 0xff)},
 		{"SOI only", []byte{0xff, markerSOI, 0xff, markerEOI}},
 	}
 	for _, tt := range tests {
@@ -285,24 +289,25 @@ func TestCheckJPEGLeavesOddFilesToTheDecoder(t *testing.T) {
 		data []byte
 	}{
 		{"not a JPEG", []byte("GIF89a")},
-		{"lossless frame without scans", stream(frame(0xc3, 1, 2, 3))},
-		{"arithmetic-coded frame without scans", stream(frame(0xca, 1))},
+		{"lossless frame without scans", jpegStream(sof(0xc3, 1, 2, 3))},
+		{"arithmetic-coded frame without scans", jpegStream(sof(0xca, 1))},
 		{"scan before its frame",
-			stream(scan(0, 63, 0, 0, 1), frame(markerSOF0, 1, 2))},
+			jpegStream(sos(0, 63, 0, 0, 1), sof(markerSOF0, 1, 2))},
 		{"scan of an unknown component",
-			stream(frame(markerSOF0, 1, 2), scan(0, 63, 0, 0, 9))},
+			jpegStream(sof(markerSOF0, 1, 2), sos(0, 63, 0, 0, 9))},
 		{"second frame",
-			stream(frame(markerSOF0, 1), frame(markerSOF0, 1, 2),
-				scan(0, 63, 0, 0, 1))},
+			jpegStream(sof(markerSOF0, 1), sof(markerSOF0, 1, 2),
+				sos(0, 63, 0, 0, 1))},
 		{"repeated component identifier",
-			stream(frame(markerSOF0, 1, 1), scan(0, 63, 0, 0, 1))},
-		{"five components", stream(frame(markerSOF0, 1, 2, 3, 4, 5))},
+			jpegStream(sof(markerSOF0, 1, 1), sos(0, 63, 0, 0, 1))},
+		{"five components", jpegStream(sof(markerSOF0, 1, 2, 3, 4, 5))},
 		{"bad successive approximation",
-			progressive(scan(0, 0, 2, 0, 1, 2, 3))},
+			progressiveStream(sos(0, 0, 2, 0, 1, 2, 3))},
 		{"AC band of two components",
-			progressive(scan(0, 0, 0, 0, 1, 2, 3), scan(1, 63, 0, 0, 1, 2))},
+			progressiveStream(sos(0, 0, 0, 0, 1, 2, 3),
+				sos(1, 63, 0, 0, 1, 2))},
 		{"segment length below 2", []byte{0xff, markerSOI, 0xff, 0xe0, 0, 1}},
-		{"no frame", stream(segment(0xe0, 0))},
+		{"no frame", jpegStream(markerSegment(0xe0, 0))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,7 +340,7 @@ func TestCheckJPEGFindsSharedTruncatedProgressiveSample(t *testing.T) {
 
 	assertCheck(t, checkJPEG(data), "progressive JPEG is incomplete: "+
 		"component 1 lacks its DC coefficient and AC coefficients 1-63 at "+
-		"full precision"+cause)
+		"full precision"+missingScans)
 
 	if err := checkJPEG(withoutEOI(data)); !errors.Is(err, errJPEGEndsEarly) {
 		t.Errorf("without EOI: checkJPEG = %v, want %v", err, errJPEGEndsEarly)
@@ -379,14 +384,23 @@ func TestCheckJPEGPassesGoEncoderOutput(t *testing.T) {
 	}
 }
 
-// goTestdata is the directory of sample images in the Go distribution,
-// read in place: the files are not copied into this repository.
-var goTestdata = filepath.Join(runtime.GOROOT(), "src", "image", "testdata")
+// goTestdata returns the directory of sample images in the Go
+// distribution that runs the tests. Its files are read in place, never
+// copied into this repository.
+func goTestdata(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Skipf("no Go distribution to take samples from: go env: %v", err)
+	}
+	root := strings.TrimSpace(string(out))
+	return filepath.Join(root, "src", "image", "testdata")
+}
 
 // goSample reads a JPEG from goTestdata, or skips the test without it.
 func goSample(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(goTestdata, name))
+	b, err := os.ReadFile(filepath.Join(goTestdata(t), name))
 	if err != nil {
 		t.Skipf("no complete progressive JPEG to test with: %v", err)
 	}
@@ -402,15 +416,15 @@ func TestCheckJPEGPassesCompleteProgressiveFile(t *testing.T) {
 // marker, as the shared sample is, the file must be incomplete every time.
 func TestCheckJPEGFindsProgressiveFileCutBeforeAnyScan(t *testing.T) {
 	data := goSample(t, "video-001.progressive.jpeg")
-	sos := []byte{0xff, markerSOS}
-	first := bytes.Index(data, sos)
+	sosMarker := []byte{0xff, markerSOS}
+	first := bytes.Index(data, sosMarker)
 	if first < 0 {
 		t.Fatal("no scan in the progressive sample")
 	}
 
 	cuts := 0
 	for i := first + 1; ; i++ {
-		j := bytes.Index(data[i:], sos)
+		j := bytes.Index(data[i:], sosMarker)
 		if j < 0 {
 			break
 		}
@@ -432,9 +446,10 @@ func TestCheckJPEGFindsProgressiveFileCutBeforeAnyScan(t *testing.T) {
 // Every JPEG in Go's own test data that Go decodes is complete, except
 // the one made by cutting a file short.
 func TestCheckJPEGAgreesWithGoTestdata(t *testing.T) {
-	names, _ := filepath.Glob(filepath.Join(goTestdata, "*.jpeg"))
+	dir := goTestdata(t)
+	names, _ := filepath.Glob(filepath.Join(dir, "*.jpeg"))
 	if len(names) == 0 {
-		t.Skipf("no JPEG in %s", goTestdata)
+		t.Skipf("no JPEG in %s to test with", dir)
 	}
 	for _, name := range names {
 		data, err := os.ReadFile(name)
