@@ -222,6 +222,42 @@ func TestCheckJPEGWantsEverySequentialComponentInAScan(t *testing.T) {
 	}
 }
 
+// sequentialSample is a decodable 16×16 baseline JPEG, flat grey, that
+// sends its components 1, 2 and 3 in separate scans, or only the first
+// scans of them. Its Huffman tables hold one 1-bit code each, for a DC
+// difference of 0 and for end-of-block, so each of a component's four
+// blocks is the bits "00" and its scan the byte 0x00.
+func sequentialSample(scans int) []byte {
+	oneCode := make([]byte, 16) // code counts for lengths 1 to 16
+	oneCode[0] = 1
+	parts := [][]byte{
+		markerSegment(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...)...),
+		sof(markerSOF0, 1, 2, 3),
+		markerSegment(markerDHT, append(append([]byte{0x00}, oneCode...), 0)...),
+		markerSegment(markerDHT, append(append([]byte{0x10}, oneCode...), 0)...),
+	}
+	for id := range byte(scans) {
+		parts = append(parts, markerSegment(markerSOS, 1, id+1, 0, 0, 63, 0),
+			[]byte{0x00})
+	}
+	return jpegStream(parts...)
+}
+
+// Go's decoder accepts a sequential JPEG that lost its last scan and
+// leaves that component zero: Cr 0 instead of 128 turns grey to green.
+func TestCheckJPEGFindsSequentialFileWithoutItsLastScan(t *testing.T) {
+	complete, cut := sequentialSample(3), sequentialSample(2)
+	for _, data := range [][]byte{complete, cut} {
+		if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+			t.Fatalf("test assumes Go's decoder accepts the sample: %v", err)
+		}
+	}
+
+	assertCheck(t, checkJPEG(complete), "")
+	assertCheck(t, checkJPEG(cut),
+		"JPEG is incomplete: component 3 is in no scan"+missingScans)
+}
+
 func TestCheckJPEGFindsDataEndingBeforeEOI(t *testing.T) {
 	complete := jpegStream(sof(markerSOF0, 1), markerSegment(0xfe, 'h', 'i'),
 		sos(0, 63, 0, 0, 1))
