@@ -24,6 +24,10 @@ const ParallelismDefault = 16
 // is down.
 const DeadLetterRetryMax = time.Minute
 
+// ErrTTLExhausted marks a delivery whose reply had no knativebrokerttl
+// hops left: an event loop, most likely.
+var ErrTTLExhausted = errors.New("knativebrokerttl exhausted")
+
 // errorDataMax is the most characters of knativeerrordata, the failed
 // answer's body in base64, as Knative's dispatcher writes it.
 const errorDataMax = 1024
@@ -145,8 +149,9 @@ func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 // route names the Triggers whose filter e passes.
 func (b *Broker) route(e *event.Event) []string {
 	var names []string
+	m := matchable(e)
 	for _, t := range b.triggers {
-		if t.Matches(e) {
+		if t.matches(m) {
 			names = append(names, t.Name())
 		}
 	}
@@ -206,6 +211,12 @@ func (b *Broker) deliver(ctx context.Context, d Delivery) {
 		b.deliverDeadLetter(ctx, t, d)
 		return
 	}
+	if !t.Matches(d.Event) {
+		// A backend that routes by bindings (RabbitMQ headers) cannot
+		// apply every filter; what it lets through is checked here.
+		b.commit(ctx, d, b.queue.Done(ctx, d, nil, nil))
+		return
+	}
 
 	a := Attempt{Event: d.Event, Trigger: t.Name(), Number: d.Attempts + 1,
 		Outcome: OutcomeStarted, At: time.Now()}
@@ -240,12 +251,14 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 	a Attempt, reply *event.Event) {
 	var routes []string
 	if reply != nil {
-		if stampReply(reply, d.Event) {
-			routes = b.route(reply)
-		} else {
-			b.log.Warn("reply not routed: knativebrokerttl exhausted",
-				"trigger", t.Name(), "id", reply.ID())
+		if !stampReply(reply, d.Event) {
+			// Knative's loop guard: the reply has used up its hops, so
+			// the event that caused it takes the dead letter path.
+			b.failed(ctx, t, d, a, Result{Code: a.Code, Err: fmt.Errorf(
+				"%w: the reply %s was not routed", ErrTTLExhausted, reply.ID())})
+			return
 		}
+		routes = b.route(reply)
 	}
 	// The reply is recorded before the delivery counts as done, so that
 	// a task never looks finished without its result.
@@ -265,8 +278,8 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 func (b *Broker) failed(ctx context.Context, t *Trigger, d Delivery,
 	a Attempt, res Result) {
 	a.Reason = res.Err.Error()
-	if Retryable(res.Code) && a.Number <= t.Delivery.Retries {
-		wait := t.Delivery.Backoff(a.Number)
+	if !errors.Is(res.Err, ErrTTLExhausted) && Retryable(res.Code) && a.Number <= t.Delivery.Retries {
+		wait := t.Delivery.RetryWait(a.Number, res.Code, res.RetryAfter, a.At)
 		a.Outcome, a.NextAttempt = OutcomeRetrying, a.At.Add(wait)
 		b.observe(ctx, a)
 		b.log.Warn("delivery failed, will retry", "trigger", t.Name(),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/rickb777/date/period"
@@ -29,6 +30,12 @@ type DeliveryPolicy struct {
 	Timeout time.Duration
 	// DeadLetterSink receives what could not be delivered, when set.
 	DeadLetterSink *duckv1.Destination
+	// RetryAfterMax, when set, makes a 429 or 503 answer's Retry-After
+	// header count: the wait before the retry is the larger of the backoff
+	// and Retry-After, the latter capped at RetryAfterMax. Zero (PT0S)
+	// ignores Retry-After; nil too, as Knative does while the feature is
+	// opt-in.
+	RetryAfterMax *time.Duration
 }
 
 // NewDeliveryPolicy reads a Knative DeliverySpec. A nil spec gives Knative's
@@ -68,6 +75,13 @@ func NewDeliveryPolicy(spec *eventingduckv1.DeliverySpec) (DeliveryPolicy, error
 			return p, fmt.Errorf("timeout: must be greater than 0")
 		}
 	}
+	if spec.RetryAfterMax != nil {
+		d, err := isoDuration(*spec.RetryAfterMax)
+		if err != nil {
+			return p, fmt.Errorf("retryAfterMax: %w", err)
+		}
+		p.RetryAfterMax = &d
+	}
 	p.DeadLetterSink = spec.DeadLetterSink
 	return p, nil
 }
@@ -87,6 +101,38 @@ func (p DeliveryPolicy) Backoff(n int) time.Duration {
 		return maxBackoff
 	}
 	return time.Duration(d)
+}
+
+// RetryWait is how long to wait before retry n after an answer with status
+// code and Retry-After header retryAfter: Backoff(n), or the Retry-After
+// delay when the policy honours it and it is longer.
+func (p DeliveryPolicy) RetryWait(n, code int, retryAfter string,
+	now time.Time) time.Duration {
+	wait := p.Backoff(n)
+	if p.RetryAfterMax == nil || *p.RetryAfterMax <= 0 ||
+		(code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable) {
+		return wait
+	}
+	ra := parseRetryAfter(retryAfter, now)
+	return max(wait, min(ra, *p.RetryAfterMax))
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+// Anything else is no delay.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(maxBackoff/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // maxBackoff caps an exponential backoff that would overflow.

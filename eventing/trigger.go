@@ -1,15 +1,11 @@
 package eventing
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"go.uber.org/zap"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/eventing/pkg/eventfilter"
-	"knative.dev/eventing/pkg/eventfilter/attributes"
-	"knative.dev/eventing/pkg/eventfilter/subscriptionsapi"
 )
 
 // Trigger is a Knative Trigger made ready for use: its filter built, its
@@ -44,21 +40,21 @@ func newTrigger(spec *eventingv1.Trigger, brokerDelivery DeliveryPolicy) (
 		t.Delivery = p
 	}
 
-	switch {
-	case len(spec.Spec.Filters) > 0:
-		t.filter = subscriptionsapi.CreateSubscriptionsAPIFilters(
-			zap.NewNop(), spec.Spec.Filters)
-	case spec.Spec.Filter != nil && len(spec.Spec.Filter.Attributes) > 0:
-		t.filter = attributes.NewAttributesFilter(spec.Spec.Filter.Attributes)
+	f, err := buildFilter(spec.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("trigger %s: %w", spec.Name, err)
 	}
+	t.filter = f
 	return t, nil
 }
 
 // Matches reports whether e passes the Trigger's filter. A Trigger without
 // a filter matches every event.
 func (t *Trigger) Matches(e *event.Event) bool {
-	if t.filter == nil {
-		return true
-	}
-	return t.filter.Filter(context.Background(), *e) != eventfilter.FailFilter
+	return t.matches(matchable(e))
+}
+
+// matches is Matches for an event matchable has prepared.
+func (t *Trigger) matches(m *event.Event) bool {
+	return t.filter == nil || passes(t.filter, m)
 }
