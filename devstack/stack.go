@@ -177,13 +177,16 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests) er
 	}
 
 	var publisher eventing.Publisher
+	brokers := map[string]eventing.Publisher{}
 	for _, b := range s.Brokers {
 		if b.Name() == BrokerDefault || publisher == nil {
 			publisher = b
 		}
+		brokers[cfg.Namespace+"/"+b.Name()] = b
 	}
 	api := ingress.New(ingress.Params{
 		Publisher: publisher,
+		Brokers:   brokers,
 		Tasks:     store,
 		Logger:    s.log,
 	})

@@ -44,8 +44,13 @@ func (s *Server) postEvent(c *gin.Context) {
 // accept publishes e and answers 202 with its Acceptance once the Broker
 // has stored it, or the problem of why it did not.
 func (s *Server) accept(c *gin.Context, e *event.Event) {
+	s.acceptTo(c, s.publisher, e)
+}
+
+// acceptTo is accept with the Broker to publish to.
+func (s *Server) acceptTo(c *gin.Context, pub eventing.Publisher, e *event.Event) {
 	noteEvent(c, e)
-	r, err := s.publisher.Publish(c.Request.Context(), e)
+	r, err := pub.Publish(c.Request.Context(), e)
 	if err != nil {
 		writeProblem(c, s.publishProblem(e, err))
 		return

@@ -58,6 +58,9 @@ const (
 	// ProblemInternal (500): something failed inside Ferry. The detail is
 	// short on purpose; the log has the error.
 	ProblemInternal ProblemType = ProblemTypeBase + "internal-error"
+	// ProblemBrokerNotFound (404): POST /{namespace}/{broker} names no
+	// Broker this ingress serves.
+	ProblemBrokerNotFound ProblemType = ProblemTypeBase + "broker-not-found"
 )
 
 // problemKinds gives each ProblemType its title and status.
@@ -81,6 +84,7 @@ var problemKinds = map[ProblemType]struct {
 	ProblemNotReady: {"Not ready", http.StatusServiceUnavailable},
 	ProblemNotFound: {"Not found", http.StatusNotFound},
 	ProblemInternal: {"Internal error", http.StatusInternalServerError},
+	ProblemBrokerNotFound: {"Broker not found", http.StatusNotFound},
 	ProblemMethodNotAllowed: {"Method not allowed",
 		http.StatusMethodNotAllowed},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -44,6 +45,10 @@ type Params struct {
 	// task store answer); GET /readyz answers 503 not-ready with its error.
 	// nil means always ready.
 	Ready func(context.Context) error
+	// Brokers are the Brokers served at POST /{namespace}/{broker},
+	// Knative's Broker ingress path, keyed "namespace/name". nil serves
+	// none (that path then answers 404 broker-not-found).
+	Brokers map[string]eventing.Publisher
 	// WaitMax caps ?wait= on GET /v1/tasks/{id} and its result; a longer
 	// wait is cut to WaitMax. 0 or less means WaitMaxDefault.
 	WaitMax time.Duration
@@ -58,6 +63,8 @@ type Server struct {
 	source       string
 	ready        func(context.Context) error
 	waitMax      time.Duration
+	brokers      map[string]eventing.Publisher
+	brokerKeys   []string
 
 	engine *gin.Engine
 }
@@ -77,7 +84,12 @@ func New(p Params) *Server {
 		source:       p.Source,
 		ready:        p.Ready,
 		waitMax:      p.WaitMax,
+		brokers:      p.Brokers,
 	}
+	for k := range p.Brokers {
+		s.brokerKeys = append(s.brokerKeys, k)
+	}
+	sort.Strings(s.brokerKeys)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -117,6 +129,8 @@ func (s *Server) routes() *gin.Engine {
 		r.POST(path, s.postEvent)
 		r.OPTIONS(path, s.webhookHandshake)
 	}
+	r.POST("/:namespace/:broker", s.postBroker)
+	r.OPTIONS("/:namespace/:broker", s.webhookHandshake)
 	r.POST("/v1/tasks/:type", s.postPlain)
 	r.GET("/v1/tasks/:id", s.getTask)
 	r.GET("/v1/tasks/:id/result", s.getResult)
