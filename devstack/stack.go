@@ -65,6 +65,7 @@ type Config struct {
 type Stack struct {
 	Functions []*funcyaml.Function
 	Brokers   []*eventing.Broker
+	Pings     []*eventing.Ping
 
 	url    string
 	db     *bolt.DB
@@ -246,6 +247,35 @@ func (s *Stack) startBrokers(cfg Config, m *eventing.Manifests, res eventing.Res
 		go func() {
 			defer s.wg.Done()
 			_ = b.Run(ctx)
+		}()
+	}
+	return s.startPings(ctx, cfg, m)
+}
+
+// startPings fires each PingSource into the Broker its sink names. Under
+// ferry dev a PingSource's sink must be a Broker of the config folder.
+func (s *Stack) startPings(ctx context.Context, cfg Config, m *eventing.Manifests) error {
+	for _, spec := range m.PingSources {
+		ref := spec.Spec.Sink.Ref
+		var target *eventing.Broker
+		for _, b := range s.Brokers {
+			if ref != nil && ref.Kind == "Broker" && ref.Name == b.Name() {
+				target = b
+			}
+		}
+		if target == nil {
+			return fmt.Errorf("PingSource %s: under ferry dev its sink must be "+
+				"a Broker declared under %s", spec.Name, cfg.ConfigDir)
+		}
+		p, err := eventing.NewPing(spec, cfg.Namespace)
+		if err != nil {
+			return err
+		}
+		s.Pings = append(s.Pings, p)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			p.Run(ctx, target, s.log)
 		}()
 	}
 	return nil

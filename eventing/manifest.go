@@ -15,6 +15,7 @@ import (
 
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -22,6 +23,8 @@ import (
 type Manifests struct {
 	Brokers  []*eventingv1.Broker
 	Triggers []*eventingv1.Trigger
+	// PingSources are the sources.knative.dev/v1 PingSources.
+	PingSources []*sourcesv1.PingSource
 	// Files maps each object ("Kind/name") to the file it came from, for
 	// error messages.
 	Files map[string]string
@@ -35,8 +38,8 @@ type typeMeta struct {
 
 // LoadManifests reads every .yaml and .yml file under dir (recursively,
 // kustomization files aside) and decodes the Brokers and Triggers of
-// eventing.knative.dev/v1 into Knative's own types, with their defaults set
-// and validated. Other kinds are skipped here. A missing dir gives no
+// eventing.knative.dev/v1 and the PingSources of sources.knative.dev/v1
+// into Knative's own types, with their defaults set and validated. Other kinds are skipped here. A missing dir gives no
 // manifests and no error.
 func LoadManifests(dir string) (*Manifests, error) {
 	m := &Manifests{Files: map[string]string{}}
@@ -95,10 +98,23 @@ func (m *Manifests) decode(path string, n int, doc []byte) error {
 	if err := yaml.Unmarshal(doc, &tm); err != nil {
 		return fmt.Errorf("%s: document %d: %w", path, n, err)
 	}
+	ctx := context.Background()
+	if tm.APIVersion == sourcesv1.SchemeGroupVersion.String() && tm.Kind == "PingSource" {
+		var p sourcesv1.PingSource
+		if err := yaml.UnmarshalStrict(doc, &p); err != nil {
+			return fmt.Errorf("%s: PingSource: %w", path, err)
+		}
+		p.SetDefaults(ctx)
+		if err := p.Validate(ctx); err != nil {
+			return fmt.Errorf("%s: PingSource %s: %w", path, p.Name, err)
+		}
+		m.PingSources = append(m.PingSources, &p)
+		m.Files["PingSource/"+p.Name] = path
+		return nil
+	}
 	if tm.APIVersion != eventingv1.SchemeGroupVersion.String() {
 		return nil
 	}
-	ctx := context.Background()
 	switch tm.Kind {
 	case "Broker":
 		var b eventingv1.Broker

@@ -89,6 +89,17 @@ func printSummary(w io.Writer, s *devstack.Stack) {
 				b.Name(), describeFilter(t.Spec.Spec.Filter), describeSubscriber(t))
 		}
 	}
+	if len(s.Pings) > 0 {
+		fmt.Fprintf(w, "Schedules:\n")
+	}
+	for _, p := range s.Pings {
+		tz := p.Spec.Spec.Timezone
+		if tz == "" {
+			tz = "local time"
+		}
+		fmt.Fprintf(w, "  %-22s %q (%s), next %s\n", p.Spec.Name, p.Spec.Spec.Schedule,
+			tz, p.Next(time.Now()).Format(time.RFC3339))
+	}
 }
 
 func describeFilter(f *eventingv1.TriggerFilter) string {
