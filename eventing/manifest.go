@@ -1,22 +1,14 @@
 package eventing
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 
-	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ferryfn/ferry/manifest"
 )
 
 // Manifests are the eventing objects declared under a config folder.
@@ -36,24 +28,15 @@ type typeMeta struct {
 	Kind       string `json:"kind"`
 }
 
-// LoadManifests reads every .yaml and .yml file under dir (recursively,
-// kustomization files aside) and decodes the Brokers and Triggers of
-// eventing.knative.dev/v1 and the PingSources of sources.knative.dev/v1
-// into Knative's own types, with their defaults set and validated. Other kinds are skipped here. A missing dir gives no
-// manifests and no error.
+// LoadManifests reads every manifest under dir (see package manifest) and
+// decodes the Brokers and Triggers of eventing.knative.dev/v1 and the
+// PingSources of sources.knative.dev/v1 into Knative's own types, with their
+// defaults set and validated. Other kinds are skipped here. A missing dir
+// gives no manifests and no error.
 func LoadManifests(dir string) (*Manifests, error) {
 	m := &Manifests{Files: map[string]string{}}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && path == dir {
-			return fs.SkipAll
-		}
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !isManifest(d.Name()) {
-			return nil
-		}
-		return m.loadFile(path)
+	err := manifest.Walk(dir, func(d manifest.Document) error {
+		return m.decode(d.File, d.Index, d.Raw)
 	})
 	if err != nil {
 		return nil, err
@@ -64,41 +47,12 @@ func LoadManifests(dir string) (*Manifests, error) {
 	return m, nil
 }
 
-func isManifest(name string) bool {
-	ext := filepath.Ext(name)
-	base := strings.TrimSuffix(name, ext)
-	return (ext == ".yaml" || ext == ".yml") && base != "kustomization"
-}
-
-func (m *Manifests) loadFile(path string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	r := yamlutil.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	for i := 0; ; i++ {
-		doc, err := r.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: document %d: %w", path, i+1, err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		if err := m.decode(path, i+1, doc); err != nil {
-			return err
-		}
-	}
-}
-
 func (m *Manifests) decode(path string, n int, doc []byte) error {
 	var tm typeMeta
 	if err := yaml.Unmarshal(doc, &tm); err != nil {
 		return fmt.Errorf("%s: document %d: %w", path, n, err)
 	}
-	ctx := context.Background()
+	ctx := manifest.ValidationContext()
 	if tm.APIVersion == sourcesv1.SchemeGroupVersion.String() && tm.Kind == "PingSource" {
 		var p sourcesv1.PingSource
 		if err := yaml.UnmarshalStrict(doc, &p); err != nil {
@@ -120,6 +74,13 @@ func (m *Manifests) decode(path string, n int, doc []byte) error {
 		var b eventingv1.Broker
 		if err := yaml.UnmarshalStrict(doc, &b); err != nil {
 			return fmt.Errorf("%s: Broker: %w", path, err)
+		}
+		if b.Annotations[eventingv1.BrokerClassAnnotationKey] == "" {
+			if b.Annotations == nil {
+				b.Annotations = map[string]string{}
+			}
+			b.Annotations[eventingv1.BrokerClassAnnotationKey] =
+				manifest.KnativeBrokerClassDefault
 		}
 		b.SetDefaults(ctx)
 		if err := b.Validate(ctx); err != nil {

@@ -3,6 +3,7 @@
 //	ferry dev    run the whole flow in one process (ingress, embedded Broker,
 //	             dispatcher, functions, task store)
 //	ferry send   post a file as a CloudEvent, optionally wait for its result
+//	ferry validate  check config/ manifests and func.yaml files before a deploy
 //
 // Run `ferry <command> -h` for a command's flags.
 package main
@@ -20,6 +21,7 @@ const usage = `ferry: a function platform for Go on Knative
 Usage:
   ferry dev  [flags]        run ingress, broker, functions and task store
   ferry send [flags] FILE   post FILE as a CloudEvent (- for stdin)
+  ferry validate [flags]    check config/ and functions/ as a cluster would
 
 Run 'ferry <command> -h' for its flags.
 `
@@ -38,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDev(args[1:], stdout, stderr)
 	case "send":
 		return runSend(args[1:], stdout, stderr)
+	case "validate":
+		return runValidate(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
