@@ -13,16 +13,20 @@ FUNCTIONS := $(wildcard functions/*/go.mod)
 build:
 	$(GO) build -o bin/ferry ./cmd/ferry
 
-# Starts the dev stack, posts $(DATA)/video-001.jpeg as dev.ferry.thumbnail,
-# waits for the thumbnail and saves it to .ferry/video-001.thumbnail.png,
-# then keeps serving until Ctrl-C so that the README's curl examples work.
+# Starts the dev stack, posts $(DATA)/video-001.jpeg as dev.ferry.thumbnail
+# (asking for a 96-pixel box), waits for the thumbnail and saves it to
+# .ferry/video-001.thumbnail.png, then keeps serving until Ctrl-C so that the
+# README's curl examples work. ferry dev takes its port and data dir before
+# it builds, so a second one fails within the first second.
 run: build
 	@mkdir -p .ferry
 	@bin/ferry dev --addr $(ADDR) & dev=$$!; \
 	trap 'kill $$dev 2>/dev/null; wait $$dev' INT TERM; \
+	sleep 1; kill -0 $$dev 2>/dev/null || { wait $$dev; exit 1; }; \
 	bin/ferry send --addr http://$(ADDR) --type dev.ferry.thumbnail \
+		--ext thumbnailsize=96 --timeout 2m \
 		--out .ferry/video-001.thumbnail.png $(DATA)/video-001.jpeg \
-		|| { kill $$dev; wait $$dev; exit 1; }; \
+		|| { kill $$dev 2>/dev/null; wait $$dev; exit 1; }; \
 	echo "Ferry is running on http://$(ADDR); Ctrl-C stops it."; \
 	wait $$dev
 

@@ -94,7 +94,16 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if s.db, err = openDB(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if err := s.start(ctx, cfg, manifests); err != nil {
+	// Take the port before the slow part (builds), so that a second
+	// ferry dev on the same address fails at once.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		s.closeQuietly()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.url = "http://" + ln.Addr().String()
+	if err := s.start(ctx, cfg, manifests, ln); err != nil {
+		ln.Close()
 		s.closeQuietly()
 		return nil, err
 	}
@@ -138,7 +147,7 @@ func load(cfg Config) ([]*funcyaml.Function, *eventing.Manifests, error) {
 
 func openDB(dir string) (*bolt.DB, error) {
 	path := filepath.Join(dir, "ferry.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: in use by another ferry process", path)
 	}
@@ -149,7 +158,8 @@ func openDB(dir string) (*bolt.DB, error) {
 	return db, nil
 }
 
-func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests) error {
+func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
+	ln net.Listener) error {
 	store, err := tasks.NewDiskStore(s.db)
 	if err != nil {
 		return err
@@ -191,7 +201,8 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests) er
 		Tasks:     store,
 		Logger:    s.log,
 	})
-	return s.listen(cfg.Addr, api.Handler())
+	s.serve(ln, api.Handler())
+	return nil
 }
 
 // startBrokers starts one Broker per manifest (a "default" one when there
@@ -281,12 +292,7 @@ func (s *Stack) startPings(ctx context.Context, cfg Config, m *eventing.Manifest
 	return nil
 }
 
-func (s *Stack) listen(addr string, h http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	s.url = "http://" + ln.Addr().String()
+func (s *Stack) serve(ln net.Listener, h http.Handler) {
 	s.server = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
@@ -295,7 +301,6 @@ func (s *Stack) listen(addr string, h http.Handler) error {
 			s.log.Error("ingress stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // URL is the ingress's base URL, such as http://127.0.0.1:8080.

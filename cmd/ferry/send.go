@@ -54,7 +54,7 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 		"the data's media type (default: from the file name, else sniffed)")
 	fs.Var(o.ext, "ext", "an extension attribute name=value (repeatable)")
 	fs.BoolVar(&o.wait, "wait", false, "wait for the task to finish and print it")
-	fs.StringVar(&o.out, "out", "", "with --wait: write the result's data to this file")
+	fs.StringVar(&o.out, "out", "", "write the result's data to this file (implies --wait)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute,
 		"how long to wait for the ingress and for the task")
 	fs.Usage = func() {
@@ -64,7 +64,13 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if o.typ == "" || fs.NArg() != 1 {
+	switch {
+	case o.typ == "":
+		fmt.Fprintln(stderr, "ferry send: --type is required")
+		fs.Usage()
+		return 2
+	case fs.NArg() != 1:
+		fmt.Fprintln(stderr, "ferry send: name one FILE to send (or - for stdin)")
 		fs.Usage()
 		return 2
 	}
