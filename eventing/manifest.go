@@ -52,14 +52,12 @@ func (m *Manifests) decode(path string, n int, doc []byte) error {
 	if err := yaml.Unmarshal(doc, &tm); err != nil {
 		return fmt.Errorf("%s: document %d: %w", path, n, err)
 	}
-	ctx := manifest.ValidationContext()
 	if tm.APIVersion == sourcesv1.SchemeGroupVersion.String() && tm.Kind == "PingSource" {
 		var p sourcesv1.PingSource
 		if err := yaml.UnmarshalStrict(doc, &p); err != nil {
 			return fmt.Errorf("%s: PingSource: %w", path, err)
 		}
-		p.SetDefaults(ctx)
-		if err := p.Validate(ctx); err != nil {
+		if err := check(&p); err != nil {
 			return fmt.Errorf("%s: PingSource %s: %w", path, p.Name, err)
 		}
 		m.PingSources = append(m.PingSources, &p)
@@ -82,8 +80,7 @@ func (m *Manifests) decode(path string, n int, doc []byte) error {
 			b.Annotations[eventingv1.BrokerClassAnnotationKey] =
 				manifest.KnativeBrokerClassDefault
 		}
-		b.SetDefaults(ctx)
-		if err := b.Validate(ctx); err != nil {
+		if err := check(&b); err != nil {
 			return fmt.Errorf("%s: Broker %s: %w", path, b.Name, err)
 		}
 		m.Brokers = append(m.Brokers, &b)
@@ -93,12 +90,24 @@ func (m *Manifests) decode(path string, n int, doc []byte) error {
 		if err := yaml.UnmarshalStrict(doc, &t); err != nil {
 			return fmt.Errorf("%s: Trigger: %w", path, err)
 		}
-		t.SetDefaults(ctx)
-		if err := t.Validate(ctx); err != nil {
+		if err := check(&t); err != nil {
 			return fmt.Errorf("%s: Trigger %s: %w", path, t.Name, err)
 		}
 		m.Triggers = append(m.Triggers, &t)
 		m.Files["Trigger/"+t.Name] = path
+	}
+	return nil
+}
+
+// check defaults and validates obj; a field error or a crash of Knative's
+// validation is an error.
+func check(obj manifest.Object) error {
+	fe, err := manifest.DefaultAndValidate(obj)
+	if err != nil {
+		return err
+	}
+	if fe != nil {
+		return fe
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package manifest
 
 import (
 	"context"
+	"fmt"
 
 	"knative.dev/eventing/pkg/apis/feature"
+	"knative.dev/pkg/apis"
 )
 
 // KnativeBrokerClassDefault is the Broker class a cluster gives a Broker
@@ -23,4 +25,25 @@ func ValidationContext() context.Context {
 		return context.Background()
 	}
 	return feature.ToContext(context.Background(), flags)
+}
+
+// Object is a Knative object: it defaults and validates itself.
+type Object interface {
+	apis.Defaultable
+	apis.Validatable
+}
+
+// DefaultAndValidate runs SetDefaults and Validate on obj as the API
+// server's webhook would for a new object, in ValidationContext. Knative's
+// validation panics on some bad input (certain CESQL expressions); that
+// comes back as an error, not a crash.
+func DefaultAndValidate(obj Object) (fe *apis.FieldError, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("validation crashed on this object: %v", p)
+		}
+	}()
+	ctx := apis.WithinCreate(ValidationContext())
+	obj.SetDefaults(ctx)
+	return obj.Validate(ctx), nil
 }

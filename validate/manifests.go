@@ -16,12 +16,6 @@ import (
 	"github.com/ferryfn/ferry/manifest"
 )
 
-// knative is a Knative object: it defaults and validates itself.
-type knative interface {
-	apis.Defaultable
-	apis.Validatable
-}
-
 // kind knows how to decode one apiVersion and kind.
 type kind struct {
 	// new returns an empty object of the kind.
@@ -127,14 +121,14 @@ func decode(r *Report, d manifest.Document, obj any) bool {
 		r.add(Finding{Severity: Error, File: d.File, Object: d.Object(),
 			Field: "metadata.name", Message: "missing"})
 	}
-	kn, ok := obj.(knative)
+	kn, ok := obj.(manifest.Object)
 	if !ok {
 		return true
 	}
 	if b, ok := obj.(*eventingv1.Broker); ok {
 		defaultBrokerClass(b)
 	}
-	fe, err := defaultAndValidate(kn)
+	fe, err := manifest.DefaultAndValidate(kn)
 	if err != nil {
 		r.add(Finding{Severity: Error, File: d.File, Object: d.Object(),
 			Message: err.Error()})
@@ -142,20 +136,6 @@ func decode(r *Report, d manifest.Document, obj any) bool {
 	}
 	addFieldErrors(r, d, fe)
 	return true
-}
-
-// defaultAndValidate runs SetDefaults and Validate as the API server's
-// webhook would for a new object. Knative's validation panics on some bad
-// input (CESQL expressions); that is reported as an error, not a crash.
-func defaultAndValidate(kn knative) (fe *apis.FieldError, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("validation crashed on this object: %v", p)
-		}
-	}()
-	ctx := apis.WithinCreate(manifest.ValidationContext())
-	kn.SetDefaults(ctx)
-	return kn.Validate(ctx), nil
 }
 
 func defaultBrokerClass(b *eventingv1.Broker) {

@@ -34,7 +34,7 @@ func checkFunctions(r *Report, dir string, objs objects) error {
 		for i, t := range eventing.FunctionTriggers(f, "") {
 			d := manifest.Document{File: file, Index: i + 1, APIVersion: "eventing.knative.dev/v1",
 				Kind: "Trigger", Name: t.Name}
-			fe, err := defaultAndValidate(t)
+			fe, err := manifest.DefaultAndValidate(t)
 			if err != nil {
 				r.add(Finding{Severity: Error, File: file, Object: d.Object(),
 					Message: err.Error()})
