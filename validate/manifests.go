@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	"knative.dev/pkg/apis"
@@ -62,6 +63,9 @@ var kinds = map[string]kind{
 		return &RabbitmqBrokerConfig{}
 	}},
 }
+
+// namespaceDefault is the namespace an object without one is checked in.
+const namespaceDefault = "default"
 
 // object is a decoded manifest.
 type object struct {
@@ -127,6 +131,10 @@ func decode(r *Report, d manifest.Document, obj any) bool {
 	}
 	if b, ok := obj.(*eventingv1.Broker); ok {
 		defaultBrokerClass(b)
+	}
+	if m, ok := obj.(metav1.Object); ok && m.GetNamespace() == "" {
+		// kustomize (or kubectl -n) gives the namespace on apply.
+		m.SetNamespace(namespaceDefault)
 	}
 	fe, err := manifest.DefaultAndValidate(kn)
 	if err != nil {
