@@ -5,7 +5,9 @@
 // It reads the same files a cluster install uses: Broker and Trigger
 // manifests under the config folder and each function's func.yaml under the
 // functions folder. Events and tasks live in <data-dir>/ferry.db (bbolt);
-// builds in <data-dir>/builds; function logs in <data-dir>/logs.
+// builds in <data-dir>/builds; function logs in <data-dir>/logs; the local
+// Secrets and ConfigMaps of func.yaml's run.envs templates in
+// <data-dir>/secrets/<name>/<key> and <data-dir>/configmaps/<name>/<key>.
 package devstack
 
 import (
@@ -24,11 +26,10 @@ import (
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/ferryfn/ferry/eventing"
-	"github.com/ferryfn/ferry/eventing/embedded"
+	"github.com/ferryfn/ferry/eventing/rabbitmq"
 	"github.com/ferryfn/ferry/funcyaml"
 	"github.com/ferryfn/ferry/ingress"
 	"github.com/ferryfn/ferry/runner"
-	"github.com/ferryfn/ferry/tasks"
 )
 
 // Defaults of Config.
@@ -58,7 +59,21 @@ type Config struct {
 	// IdleTimeout is how long a function stays up without requests;
 	// 0 means runner.IdleTimeoutDefault.
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
+	// Role is which parts run; "" means RoleAll.
+	Role Role
+	// BrokerURL, an amqp:// URL, puts the Brokers on RabbitMQ instead of
+	// the embedded store.
+	BrokerURL string
+	// QueueType is the RabbitMQ queue type, "quorum" (default) or
+	// "classic".
+	QueueType string
+	// RedisURL, a redis:// URL, puts the task store on Redis instead of
+	// the data directory.
+	RedisURL string
+	// Retention is how long Redis keeps a task after its last update;
+	// 0 means tasks.RetentionDefault.
+	Retention time.Duration
+	Logger    *slog.Logger
 }
 
 // Stack is a running `ferry dev`.
@@ -67,13 +82,16 @@ type Stack struct {
 	Brokers   []*eventing.Broker
 	Pings     []*eventing.Ping
 
-	url    string
-	db     *bolt.DB
-	runner *runner.Runner
-	server *http.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	log    *slog.Logger
+	url       string
+	db        *bolt.DB
+	published rabbitmq.Deduper
+	closers   []func() error
+	ready     []func(context.Context) error
+	runner    *runner.Runner
+	server    *http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	log       *slog.Logger
 }
 
 // Start builds the functions, opens the data directory and starts serving.
@@ -91,8 +109,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if s.db, err = openDB(cfg.DataDir); err != nil {
-		return nil, err
+	if cfg.BrokerURL == "" || cfg.RedisURL == "" {
+		if s.db, err = openDB(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	// Take the port before the slow part (builds), so that a second
 	// ferry dev on the same address fails at once.
@@ -121,6 +141,9 @@ func withDefaults(cfg Config) Config {
 	set(&cfg.FunctionsDir, FunctionsDirDefault)
 	set(&cfg.ConfigDir, ConfigDirDefault)
 	set(&cfg.Namespace, NamespaceDefault)
+	if cfg.Role == "" {
+		cfg.Role = RoleAll
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -160,16 +183,23 @@ func openDB(dir string) (*bolt.DB, error) {
 
 func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 	ln net.Listener) error {
-	store, err := tasks.NewDiskStore(s.db)
+	store, err := s.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	if !cfg.Role.dispatches() {
+		// An ingress runs no function: its Broker only publishes.
+		s.Functions = nil
+	}
 	s.runner, err = runner.New(runner.Params{
-		Functions:   s.Functions,
-		BuildDir:    filepath.Join(cfg.DataDir, "builds"),
-		LogDir:      filepath.Join(cfg.DataDir, "logs"),
-		IdleTimeout: cfg.IdleTimeout,
-		Logger:      s.log,
+		Functions:     s.Functions,
+		BuildDir:      filepath.Join(cfg.DataDir, "builds"),
+		LogDir:        filepath.Join(cfg.DataDir, "logs"),
+		SecretsDir:    filepath.Join(cfg.DataDir, "secrets"),
+		ConfigMapsDir: filepath.Join(cfg.DataDir, "configmaps"),
+		IdleTimeout:   cfg.IdleTimeout,
+		Watch:         true,
+		Logger:        s.log,
 	})
 	if err != nil {
 		return err
@@ -177,13 +207,18 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 	if err := s.runner.Build(ctx); err != nil {
 		return err
 	}
+	// Min-scale instances start now; one that fails is retried by the
+	// runner, and its events wait in the Broker.
+	if err := s.runner.Start(ctx); err != nil {
+		s.log.Warn("functions below their min scale", "err", err)
+	}
 
 	res := &resolver{namespace: cfg.Namespace, runner: s.runner,
 		functions: map[string]bool{}}
 	for _, f := range s.Functions {
 		res.functions[f.Name] = true
 	}
-	if err := s.startBrokers(cfg, m, res, store); err != nil {
+	if err := s.startBrokers(ctx, cfg, m, res, store); err != nil {
 		return err
 	}
 
@@ -199,7 +234,9 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 		Publisher: publisher,
 		Brokers:   brokers,
 		Tasks:     store,
+		Ready:     s.checkReady,
 		Logger:    s.log,
+		Functions: func() any { return s.runner.Status() },
 	})
 	s.serve(ln, api.Handler())
 	return nil
@@ -207,8 +244,8 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 
 // startBrokers starts one Broker per manifest (a "default" one when there
 // is none) with the Triggers that name it.
-func (s *Stack) startBrokers(cfg Config, m *eventing.Manifests, res eventing.Resolver,
-	obs eventing.Observer) error {
+func (s *Stack) startBrokers(ctx context.Context, cfg Config, m *eventing.Manifests,
+	res eventing.Resolver, obs eventing.Observer) error {
 	specs := m.Brokers
 	if len(specs) == 0 {
 		b := &eventingv1.Broker{}
@@ -227,40 +264,59 @@ func (s *Stack) startBrokers(cfg Config, m *eventing.Manifests, res eventing.Res
 		}
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
+	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	for _, spec := range specs {
-		q, err := embedded.Open(s.db, spec.Name)
-		if err != nil {
-			return err
-		}
 		var triggers []*eventingv1.Trigger
 		for _, t := range m.Triggers {
 			if t.Spec.Broker == spec.Name {
 				triggers = append(triggers, t)
 			}
 		}
+		q, parallelism, err := s.openQueue(ctx, cfg, spec.Name, triggers)
+		if err != nil {
+			return err
+		}
 		b, err := eventing.NewBroker(eventing.Params{
-			Name:      spec.Name,
-			Namespace: cfg.Namespace,
-			Delivery:  spec.Spec.Delivery,
-			Triggers:  triggers,
-			Queue:     q,
-			Resolver:  res,
-			Observer:  obs,
-			Logger:    s.log,
+			Name:        spec.Name,
+			Namespace:   cfg.Namespace,
+			Delivery:    spec.Spec.Delivery,
+			Triggers:    triggers,
+			Queue:       q,
+			Resolver:    res,
+			Observer:    obs,
+			Parallelism: max(parallelism, eventing.ParallelismDefault),
+			Logger:      s.log,
 		})
 		if err != nil {
 			return err
 		}
 		s.Brokers = append(s.Brokers, b)
+		if !cfg.Role.dispatches() {
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			_ = b.Run(ctx)
+			_ = b.Run(runCtx)
 		}()
 	}
-	return s.startPings(ctx, cfg, m)
+	if cfg.Role != RoleAll {
+		// With several processes, each would fire every schedule; on a
+		// cluster Knative's PingSource adapter does it.
+		return nil
+	}
+	return s.startPings(runCtx, cfg, m)
+}
+
+// checkReady reports the first backend that cannot take work.
+func (s *Stack) checkReady(ctx context.Context) error {
+	for _, ready := range s.ready {
+		if err := ready(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // startPings fires each PingSource into the Broker its sink names. Under
@@ -321,7 +377,12 @@ func (s *Stack) Close(ctx context.Context) error {
 	if s.runner != nil {
 		errs = append(errs, s.runner.Close(ctx))
 	}
-	errs = append(errs, s.db.Close())
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
 	return errors.Join(errs...)
 }
 

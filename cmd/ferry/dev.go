@@ -23,27 +23,66 @@ import (
 const shutdownGrace = 10 * time.Second
 
 func runDev(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ferry dev", flag.ContinueOnError)
+	return runStack(devstack.RoleAll, devstack.AddrDefault, args, stdout, stderr)
+}
+
+// runIngress is `ferry ingress`: the HTTP API alone, publishing to RabbitMQ
+// and serving tasks from Redis. Run as many as needed.
+func runIngress(args []string, stdout, stderr io.Writer) int {
+	return runStack(devstack.RoleIngress, devstack.AddrDefault, args, stdout, stderr)
+}
+
+// runDispatch is `ferry dispatch`: consumers of every Trigger's queue, the
+// functions they deliver to, and task records into Redis. Run as many as
+// needed; each also serves the HTTP API (health, tasks) on --addr.
+func runDispatch(args []string, stdout, stderr io.Writer) int {
+	return runStack(devstack.RoleDispatch, "127.0.0.1:8081", args, stdout, stderr)
+}
+
+// runStack parses the flags shared by dev, ingress and dispatch, runs the
+// stack in role until SIGINT or SIGTERM, then shuts it down gracefully: no
+// new requests, those in flight finished, connections closed.
+func runStack(role devstack.Role, addr string, args []string,
+	stdout, stderr io.Writer) int {
+	name := "ferry " + string(role)
+	if role == devstack.RoleAll {
+		name = "ferry dev"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg devstack.Config
-	fs.StringVar(&cfg.Addr, "addr", devstack.AddrDefault, "ingress listen address")
+	cfg := devstack.Config{Role: role}
+	fs.StringVar(&cfg.Addr, "addr", addr, "HTTP listen address")
 	fs.StringVar(&cfg.DataDir, "data-dir", devstack.DataDirDefault,
 		"where events, tasks, builds and function logs are kept")
 	fs.StringVar(&cfg.FunctionsDir, "functions", devstack.FunctionsDirDefault,
 		"folder whose sub-folders are kn func projects")
 	fs.StringVar(&cfg.ConfigDir, "config", devstack.ConfigDirDefault,
-		"folder of Broker and Trigger manifests")
+		"folder of Broker, Trigger and PingSource manifests")
 	fs.StringVar(&cfg.Namespace, "namespace", devstack.NamespaceDefault,
 		"namespace the Brokers and Triggers live in")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 30*time.Second,
 		"scale a function to zero after this long without requests")
+	fs.StringVar(&cfg.BrokerURL, "broker", os.Getenv("FERRY_BROKER_URL"),
+		"RabbitMQ URL (amqp://user:pass@host:5672/vhost); empty: the embedded "+
+			"store (env FERRY_BROKER_URL)")
+	fs.StringVar(&cfg.QueueType, "queue-type", "quorum", "RabbitMQ queue type: quorum or classic")
+	fs.StringVar(&cfg.RedisURL, "redis", os.Getenv("FERRY_REDIS_URL"),
+		"Redis URL for the task store (redis://host:6379/0); empty: the data "+
+			"directory (env FERRY_REDIS_URL)")
+	fs.DurationVar(&cfg.Retention, "retention", 24*time.Hour,
+		"with --redis: how long a task is kept after its last update")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if role != devstack.RoleAll && (cfg.BrokerURL == "" || cfg.RedisURL == "") {
+		fmt.Fprintf(stderr, "%s: --broker and --redis are required: processes "+
+			"share RabbitMQ and Redis (one process alone: ferry dev)\n", name)
+		return 2
+	}
 	log, err := newLogger(stderr, *level)
 	if err != nil {
-		fmt.Fprintln(stderr, "ferry dev:", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
 	cfg.Logger = log
@@ -53,25 +92,26 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	stack, err := devstack.Start(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "ferry dev:", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	printSummary(stdout, stack)
+	printSummary(stdout, name, stack)
 
 	<-ctx.Done()
 	log.Info("shutting down", "grace", shutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := stack.Close(sctx); err != nil {
-		fmt.Fprintln(stderr, "ferry dev: shutdown:", err)
+		fmt.Fprintf(stderr, "%s: shutdown: %v\n", name, err)
 		return 1
 	}
+	log.Info("stopped")
 	return 0
 }
 
 // printSummary says where the ingress listens and what was found.
-func printSummary(w io.Writer, s *devstack.Stack) {
-	fmt.Fprintf(w, "Ferry dev: ingress on %s\n", s.URL())
+func printSummary(w io.Writer, name string, s *devstack.Stack) {
+	fmt.Fprintf(w, "%s: listening on %s\n", name, s.URL())
 	fmt.Fprintf(w, "  POST %s/v1/events       a CloudEvent\n", s.URL())
 	fmt.Fprintf(w, "  POST %s/v1/tasks/{type} any body\n", s.URL())
 	fmt.Fprintf(w, "  GET  %s/v1/tasks/{id}   a task's state\n", s.URL())
