@@ -95,24 +95,11 @@ func (s *DiskStore) Routed(ctx context.Context, kind eventing.EventKind,
 	now := s.now()
 
 	return s.update(id, e, now, func(tx *bolt.Tx, t *Task) error {
-		if err := recordEvent(tx, t, string(kind), e, raw, now); err != nil {
+		c, err := applyRouted(t, kind, e, triggers, raw, now)
+		if err != nil {
 			return err
 		}
-		for _, trig := range triggers {
-			t.delivery(e.ID(), trig, now)
-		}
-		if kind == eventing.KindReply {
-			t.ResultEventID = e.ID()
-			err := tx.Bucket(bucketResults).Put([]byte(id),
-				[]byte(eventing.EventKey(e)))
-			if err != nil {
-				return err
-			}
-			if reason, failed := failureReason(e); failed {
-				t.failure = reason
-			}
-		}
-		return nil
+		return keepChange(tx, id, c)
 	})
 }
 
@@ -126,35 +113,11 @@ func (s *DiskStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 	}
 
 	return s.update(id, a.Event, now, func(tx *bolt.Tx, t *Task) error {
-		d := t.delivery(a.Event.ID(), a.Trigger, now)
-		if a.Subscriber != "" {
-			d.Subscriber = a.Subscriber
+		c, err := applyAttempt(t, a, now)
+		if err != nil {
+			return err
 		}
-		if d.State == deliveryDelivered || d.State == deliveryDeadLettered {
-			return nil // a repeat after a crash; the outcome stands
-		}
-		prior := d.Attempts
-		d.Attempts = max(d.Attempts, a.Number)
-		d.NextAttempt = nil
-		switch a.Outcome {
-		case eventing.OutcomeStarted:
-			if d.State == deliveryRunning {
-				// The attempt before was cut short (a crash or a
-				// restart) and this one is made again: count both.
-				d.Attempts = max(prior+1, a.Number)
-			}
-			d.State = deliveryRunning
-		case eventing.OutcomeRetrying:
-			d.State, d.Code, d.Reason = deliveryRetrying, a.Code, a.Reason
-			next := a.NextAttempt
-			d.NextAttempt = &next
-		case eventing.OutcomeDelivered:
-			d.State, d.Code, d.Reason = deliveryDelivered, a.Code, ""
-		case eventing.OutcomeDeadLettered:
-			d.State, d.Code, d.Reason = deliveryDeadLettered, a.Code, a.Reason
-			return recordEvent(tx, t, kindDeadLetter, a.Event, nil, now)
-		}
-		return nil
+		return keepChange(tx, id, c)
 	})
 }
 
@@ -210,25 +173,19 @@ func saveTask(tx *bolt.Tx, t *Task) error {
 	return tx.Bucket(bucketTasks).Put([]byte(t.ID), raw)
 }
 
-// recordEvent appends e to t's events unless it is there already, and
-// keeps the whole event (raw, when given) for Result.
-func recordEvent(tx *bolt.Tx, t *Task, kind string, e *event.Event,
-	raw []byte, now time.Time) error {
-	for _, have := range t.Events {
-		if have.Kind == kind && have.Attributes["id"] == e.ID() &&
-			have.Attributes["source"] == e.Source() {
-			return nil
+// keepChange stores what a report adds beside task id: whole events for
+// Result and the result pointer.
+func keepChange(tx *bolt.Tx, id string, c change) error {
+	for _, k := range c.kept {
+		err := tx.Bucket(bucketEvents).Put(eventRowKey(id, k.key), k.raw)
+		if err != nil {
+			return err
 		}
 	}
-	rec, err := newEvent(kind, e, now)
-	if err != nil {
-		return err
-	}
-	t.Events = append(t.Events, rec)
-	if raw == nil {
+	if c.result == "" {
 		return nil
 	}
-	return tx.Bucket(bucketEvents).Put(eventRowKey(t.ID, eventing.EventKey(e)), raw)
+	return tx.Bucket(bucketResults).Put([]byte(id), []byte(c.result))
 }
 
 func eventRowKey(taskID, eventKey string) []byte {

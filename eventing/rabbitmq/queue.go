@@ -1,0 +1,396 @@
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ferryfn/ferry/eventing"
+)
+
+// ReleaseDelay is how long a delivery whose Done, Retry or Bury failed
+// waits before it is offered again, as in the embedded backend.
+const ReleaseDelay = time.Second
+
+// closeGrace is how long Close waits for publishes in flight beyond the
+// publish timeout.
+const closeGrace = time.Second
+
+// Queue is an eventing.Queue on RabbitMQ. Open connects it for publishing;
+// StartConsuming adds the Triggers' consumers, which only a dispatcher
+// needs.
+type Queue struct {
+	p    Params
+	top  topology
+	log  *slog.Logger
+	pub  *publisher
+	send *link // the publishing connection
+	wake chan struct{}
+
+	flight  sync.Mutex
+	closed  bool
+	flying  int           // publishes in progress
+	landed  chan struct{} // closed when the last one ends after Close
+	consume *link         // the consuming connection, once started
+
+	mu      sync.Mutex
+	lanes   []*lane
+	held    map[uint64]*message // by Delivery.ID
+	seq     uint64
+	turn    int
+	session uint64 // counts consumer connections lost
+}
+
+var _ eventing.Queue = (*Queue)(nil)
+
+// Open connects to RabbitMQ, declares the Broker's topology and returns a
+// Queue ready to publish. It waits for RabbitMQ, redialing with a backoff,
+// until ctx ends; a topology that exists with other arguments (another
+// queue type) fails it at once.
+func Open(ctx context.Context, p Params) (*Queue, error) {
+	p, err := p.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	top, err := newTopology(p)
+	if err != nil {
+		return nil, err
+	}
+	q := &Queue{
+		p:    p,
+		top:  top,
+		log:  p.Logger.With("component", "rabbitmq", "broker", p.Broker),
+		wake: make(chan struct{}, 1),
+		held: map[uint64]*message{},
+	}
+	q.pub = &publisher{timeout: p.PublishTimeout, log: q.log}
+	for i, tr := range p.Triggers {
+		n, err := parallelism(tr, p.Parallelism)
+		if err != nil {
+			return nil, err
+		}
+		q.lanes = append(q.lanes, &lane{
+			trigger: tr.Name, queue: top.bindings[i].queue,
+			parallelism: n, prefetch: max(p.Prefetch, n),
+		})
+	}
+
+	q.send = newLink(p.URL, p.ConnectionName+" publish", q.log,
+		q.setupPublisher, q.pub.lost)
+	q.send.start()
+	if err := q.send.wait(ctx); err != nil {
+		q.send.close()
+		return nil, fmt.Errorf("open rabbitmq queue of broker %s: %w",
+			p.Broker, err)
+	}
+	return q, nil
+}
+
+func (q *Queue) setupPublisher(conn *amqp.Connection) error {
+	if err := q.declare(conn); err != nil {
+		return err
+	}
+	return q.pub.setup(conn)
+}
+
+// declare declares the topology on a channel of its own.
+func (q *Queue) declare(conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	if err := q.top.declare(ch); err != nil {
+		return err
+	}
+	return ch.Close()
+}
+
+// Parallelism returns the sum of the Triggers' parallelism: the Broker's
+// Params.Parallelism should be at least this for every Trigger to reach
+// its own.
+func (q *Queue) Parallelism() int {
+	n := 0
+	for _, l := range q.lanes {
+		n += l.parallelism
+	}
+	return n
+}
+
+// Ready returns nil when the Queue can publish (and, once consuming,
+// consume), for a readiness probe; else why not.
+func (q *Queue) Ready(ctx context.Context) error {
+	q.flight.Lock()
+	closed, consume := q.closed, q.consume
+	q.flight.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if err := q.send.ready(); err != nil {
+		return err
+	}
+	if consume != nil {
+		return consume.ready()
+	}
+	return nil
+}
+
+// Put implements eventing.Queue: it publishes e once to the Broker's
+// exchange, whose bindings route it, and returns after RabbitMQ's confirm.
+// It publishes nothing when triggers is empty (no Trigger wants e).
+func (q *Queue) Put(ctx context.Context, e *event.Event, triggers []string) (
+	*event.Event, error) {
+	if err := q.enter(); err != nil {
+		return nil, err
+	}
+	defer q.leave()
+
+	first, err := q.publishEvent(ctx, e, len(triggers) > 0)
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", e.ID(), err)
+	}
+	return first, nil
+}
+
+// publishEvent publishes e (when publish is set) unless Dedupe knows it,
+// and then returns a stand-in of the first event.
+func (q *Queue) publishEvent(ctx context.Context, e *event.Event,
+	publish bool) (*event.Event, error) {
+	key := eventing.EventKey(e)
+	if q.p.Dedupe != nil {
+		task, dup, err := q.p.Dedupe.Seen(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("dedupe: %w", err)
+		}
+		if dup {
+			return firstEvent(e, task), nil
+		}
+	}
+	if publish {
+		err := q.pub.publish(ctx, q.top.exchange, "", publishing(e))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if q.p.Dedupe != nil {
+		if err := q.p.Dedupe.Stored(ctx, key, eventing.TaskID(e)); err != nil {
+			// Published: a resubmission will be published again and
+			// absorbed downstream by id.
+			q.log.Warn("record published event", "id", e.ID(), "err", err)
+		}
+	}
+	return nil, nil
+}
+
+// firstEvent stands for the event that was published first with e's
+// source and id, for the Broker's receipt: TaskID of it is task.
+func firstEvent(e *event.Event, task string) *event.Event {
+	first := event.New(e.SpecVersion())
+	first.SetID(e.ID())
+	first.SetSource(e.Source())
+	first.SetType(e.Type())
+	if task != "" {
+		first.SetExtension(eventing.ExtCorrelationID, task)
+	}
+	return &first
+}
+
+// Claim implements eventing.Queue. It takes one delivery per Trigger in
+// turn, so that a busy Trigger does not starve the others.
+func (q *Queue) Claim(now time.Time, max int) ([]eventing.Delivery,
+	time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []eventing.Delivery
+	var next time.Time
+	n := len(q.lanes)
+	q.turn++
+	for progress := true; progress; {
+		progress, next = false, time.Time{}
+		for i := range n {
+			before := len(out)
+			var due time.Time
+			out, due = q.lanes[(q.turn+i)%n].claim(now,
+				min(max, len(out)+1), out)
+			next = earliest(next, due)
+			progress = progress || len(out) > before
+		}
+	}
+	return out, next
+}
+
+// Done implements eventing.Queue: the reply, if any and if a Trigger wants
+// it, is published and confirmed before d is acked. triggers only decides
+// whether to publish: RabbitMQ routes by bindings.
+func (q *Queue) Done(ctx context.Context, d eventing.Delivery,
+	reply *event.Event, triggers []string) error {
+	m, err := q.lookup(d.ID)
+	if err != nil {
+		return fmt.Errorf("complete delivery %d: %w", d.ID, err)
+	}
+	if err := q.enter(); err != nil {
+		return err
+	}
+	defer q.leave()
+
+	if reply != nil && len(triggers) > 0 {
+		if _, err := q.publishEvent(ctx, reply, true); err != nil {
+			q.release(m)
+			return fmt.Errorf("complete delivery %d: reply %s: %w", d.ID,
+				reply.ID(), err)
+		}
+	}
+	return q.ack(m)
+}
+
+// Retry implements eventing.Queue: the message stays unacked in this
+// process and is offered again at when.
+func (q *Queue) Retry(ctx context.Context, d eventing.Delivery,
+	when time.Time) error {
+	q.mu.Lock()
+	m, ok := q.held[d.ID]
+	if ok {
+		m.state.Attempts, m.state.DeadLetter = d.Attempts, d.DeadLetter
+		m.state.ErrCode, m.state.ErrData = d.ErrCode, d.ErrData
+		m.lane.unclaim(m, when)
+	}
+	q.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("retry delivery %d: %w", d.ID, ErrDeliveryGone)
+	}
+	q.signal()
+	return nil
+}
+
+// Bury implements eventing.Queue: d's event goes to the dead queue, with
+// the Trigger, the reason and the attempts, and only once RabbitMQ
+// confirmed it there is d acked.
+func (q *Queue) Bury(ctx context.Context, d eventing.Delivery,
+	reason string) error {
+	m, err := q.lookup(d.ID)
+	if err != nil {
+		return fmt.Errorf("bury delivery %d: %w", d.ID, err)
+	}
+	if err := q.enter(); err != nil {
+		return err
+	}
+	defer q.leave()
+
+	msg := buried(publishing(m.event), m.lane.trigger, reason, d.Attempts)
+	if err := q.pub.publish(ctx, "", q.top.dead, msg); err != nil {
+		q.release(m)
+		return fmt.Errorf("bury delivery %d: %w", d.ID, err)
+	}
+	q.log.Warn("delivery buried", "trigger", m.lane.trigger,
+		"id", m.event.ID(), "queue", q.top.dead, "reason", reason)
+	return q.ack(m)
+}
+
+// Wake implements eventing.Queue.
+func (q *Queue) Wake() <-chan struct{} { return q.wake }
+
+// Close stops consuming (RabbitMQ requeues what was not acked), waits for
+// the publishes in flight, at most the publish timeout and a second, and
+// closes the connections. Call it after the Broker's Run has returned, so
+// that no delivery is still being completed.
+func (q *Queue) Close() error {
+	q.flight.Lock()
+	if q.closed {
+		q.flight.Unlock()
+		return nil
+	}
+	q.closed = true
+	landed := make(chan struct{})
+	if q.flying == 0 {
+		close(landed)
+	} else {
+		q.landed = landed
+	}
+	consume := q.consume
+	q.flight.Unlock()
+
+	select {
+	case <-landed:
+	case <-time.After(q.p.PublishTimeout + closeGrace):
+		q.log.Warn("closing with publishes still unconfirmed")
+	}
+	if consume != nil {
+		consume.close()
+	}
+	q.send.close()
+	return nil
+}
+
+// enter counts a publish in flight, unless the Queue is closed.
+func (q *Queue) enter() error {
+	q.flight.Lock()
+	defer q.flight.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	q.flying++
+	return nil
+}
+
+func (q *Queue) leave() {
+	q.flight.Lock()
+	defer q.flight.Unlock()
+	q.flying--
+	if q.flying == 0 && q.landed != nil {
+		close(q.landed)
+		q.landed = nil
+	}
+}
+
+func (q *Queue) lookup(id uint64) (*message, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	m, ok := q.held[id]
+	if !ok {
+		return nil, ErrDeliveryGone
+	}
+	return m, nil
+}
+
+// ack acks m and forgets it. A failed ack means the channel is gone, and
+// RabbitMQ will deliver the message again.
+func (q *Queue) ack(m *message) error {
+	err := m.raw.Ack(false)
+	q.forget(m)
+	if err != nil {
+		return fmt.Errorf("ack delivery %d: %w: %v", m.id, ErrDeliveryGone,
+			err)
+	}
+	return nil
+}
+
+func (q *Queue) forget(m *message) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.held[m.id] == m {
+		delete(q.held, m.id)
+		m.lane.remove(m)
+	}
+}
+
+// release offers m again after ReleaseDelay, when a step that would have
+// ended it failed: the message stays unacked.
+func (q *Queue) release(m *message) {
+	q.mu.Lock()
+	if q.held[m.id] == m {
+		m.lane.unclaim(m, time.Now().Add(ReleaseDelay))
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *Queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}

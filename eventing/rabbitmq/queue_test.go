@@ -1,0 +1,417 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+
+	"github.com/ferryfn/ferry/eventing"
+)
+
+func TestPutRoutesByFilterHeaders(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("thumbs", map[string]string{"type": "dev.ferry.thumbnail"}, 0),
+		trig("csv", map[string]string{"type": "dev.ferry.csvstats"}, 0),
+		trig("camera", map[string]string{"type": "dev.ferry.thumbnail",
+			"source": "/camera"}, 0),
+		trig("all", nil, 0),
+	}})
+
+	put(t, q, newEvent("p1", "dev.ferry.thumbnail"))
+	e := newEvent("p2", "dev.ferry.thumbnail")
+	e.SetSource("/camera")
+	put(t, q, e)
+
+	want := map[string]int{"thumbs": 2, "csv": 0, "camera": 1, "all": 2}
+	for tr, n := range want {
+		if got := ready(t, queueOf(t, q, tr)); got != n {
+			t.Errorf("queue of %s holds %d messages, want %d", tr, got, n)
+		}
+	}
+}
+
+func TestPutIsStoredWhenItReturns(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	queue := queueOf(t, q, "all")
+	for i := range 20 {
+		put(t, q, newEvent(fmt.Sprint("s", i), "dev.ferry.test"))
+		if got := ready(t, queue); got != i+1 {
+			t.Fatalf("after %d confirmed puts the queue holds %d", i+1, got)
+		}
+	}
+}
+
+func TestPutFailsWhenRabbitMQRefuses(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	// A second queue on the exchange that takes nothing: RabbitMQ nacks
+	// every message routed to it.
+	ch := admin(t)
+	full := q.top.exchange + ".full"
+	_, err := ch.QueueDeclare(full, true, false, false, false, amqp.Table{
+		"x-max-length": int32(0), "x-overflow": "reject-publish"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin(t).QueueDelete(full, false, false, false) })
+	if err := ch.QueueBind(full, "", q.top.exchange, false,
+		amqp.Table{"x-match": "all"}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = q.Put(context.Background(), newEvent("n1", "dev.ferry.test"),
+		[]string{"all"})
+	if !errors.Is(err, ErrNacked) {
+		t.Errorf("err = %v, want ErrNacked", err)
+	}
+}
+
+func TestPutFailsWhenNoQueueTakesTheEvent(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("csv", map[string]string{"type": "dev.ferry.csvstats"}, 0)}})
+	// The Broker says a Trigger wants it, RabbitMQ has no queue for it:
+	// a 202 would lose it.
+	_, err := q.Put(context.Background(), newEvent("u1", "dev.ferry.other"),
+		[]string{"csv"})
+	if !errors.Is(err, ErrUnroutable) {
+		t.Errorf("err = %v, want ErrUnroutable", err)
+	}
+}
+
+func TestPutWithoutTriggersPublishesNothing(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	first, err := q.Put(context.Background(), newEvent("none", "t"), nil)
+	if err != nil || first != nil {
+		t.Fatalf("put = %v, %v", first, err)
+	}
+	if n := ready(t, queueOf(t, q, "all")); n != 0 {
+		t.Errorf("queue holds %d messages, want 0", n)
+	}
+}
+
+// memoryDeduper is a Deduper in a map that can be made to fail.
+type memoryDeduper struct {
+	mu     sync.Mutex
+	stored map[string]string
+	err    error
+}
+
+func (d *memoryDeduper) Seen(_ context.Context, key string) (string, bool,
+	error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return "", false, d.err
+	}
+	task, ok := d.stored[key]
+	return task, ok, nil
+}
+
+func (d *memoryDeduper) Stored(_ context.Context, key, task string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stored[key] = task
+	return nil
+}
+
+func TestPutWithDeduperAnswersTheFirstTask(t *testing.T) {
+	dd := &memoryDeduper{stored: map[string]string{}}
+	q := openQueue(t, Params{Dedupe: dd, Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	e := newEvent("d1", "dev.ferry.test")
+	e.SetExtension(eventing.ExtCorrelationID, "task-d1")
+
+	first, err := q.Put(context.Background(), e, []string{"all"})
+	if err != nil || first != nil {
+		t.Fatalf("first put = %v, %v", first, err)
+	}
+	again := newEvent("d1", "dev.ferry.test")
+	first, err = q.Put(context.Background(), again, []string{"all"})
+	if err != nil || first == nil {
+		t.Fatalf("second put = %v, %v; want the first event", first, err)
+	}
+	if first.ID() != "d1" || first.Source() != e.Source() ||
+		eventing.TaskID(first) != "task-d1" {
+		t.Errorf("first event %v, want id d1 of task task-d1", first)
+	}
+	if n := ready(t, queueOf(t, q, "all")); n != 1 {
+		t.Errorf("queue holds %d messages, want 1 (the duplicate is not "+
+			"published)", n)
+	}
+
+	dd.err = errors.New("redis down")
+	if _, err := q.Put(context.Background(), newEvent("d2", "t"),
+		[]string{"all"}); err == nil {
+		t.Error("put succeeded while the deduper failed")
+	}
+}
+
+func TestPutWithDeduperMarksOnlyConfirmedEvents(t *testing.T) {
+	dd := &memoryDeduper{stored: map[string]string{}}
+	q := openQueue(t, Params{Dedupe: dd, Triggers: []*eventingv1.Trigger{
+		trig("csv", map[string]string{"type": "dev.ferry.csvstats"}, 0)}})
+	e := newEvent("m1", "dev.ferry.other") // unroutable: refused
+	if _, err := q.Put(context.Background(), e, []string{"csv"}); err == nil {
+		t.Fatal("put of an unroutable event succeeded")
+	}
+	if _, dup, _ := dd.Seen(context.Background(),
+		eventing.EventKey(e)); dup {
+		t.Error("a refused event was marked as stored: its retry would be " +
+			"answered as a duplicate and lost")
+	}
+}
+
+func TestClaimDoneAcks(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	consume(t, q)
+	put(t, q, newEvent("c1", "dev.ferry.test"))
+
+	ds := claimN(t, q, 1)
+	if ds[0].Event.ID() != "c1" || ds[0].Trigger != "all" ||
+		ds[0].Attempts != 0 {
+		t.Fatalf("claimed %+v", ds[0])
+	}
+	if err := q.Done(context.Background(), ds[0], nil, nil); err != nil {
+		t.Fatalf("done: %v", err)
+	}
+	if err := q.Done(context.Background(), ds[0], nil, nil); !errors.Is(err,
+		ErrDeliveryGone) {
+		t.Errorf("second done: %v, want ErrDeliveryGone", err)
+	}
+	queue := queueOf(t, q, "all")
+	q.Close() // what is not acked goes back to the queue
+	if n := ready(t, queue); n != 0 {
+		t.Errorf("queue holds %d messages after Done, want 0", n)
+	}
+}
+
+func TestUnackedMessagesReturnToTheQueueOnClose(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	consume(t, q)
+	put(t, q, newEvent("r1", "dev.ferry.test"))
+	claimN(t, q, 1)
+	queue := queueOf(t, q, "all")
+	q.Close()
+	if n := ready(t, queue); n != 1 {
+		t.Errorf("queue holds %d messages after Close, want 1", n)
+	}
+}
+
+func TestRetryOffersAgainAtItsTime(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	consume(t, q)
+	put(t, q, newEvent("t1", "dev.ferry.test"))
+	d := claimN(t, q, 1)[0]
+
+	d.Attempts = 1
+	when := time.Now().Add(400 * time.Millisecond)
+	if err := q.Retry(context.Background(), d, when); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	ds, next := q.Claim(time.Now(), 10)
+	if len(ds) != 0 || !next.Equal(when) {
+		t.Fatalf("claim before due: %d deliveries, next %v; want none, %v",
+			len(ds), next, when)
+	}
+	ds, _ = q.Claim(when, 10)
+	if len(ds) != 1 || ds[0].ID != d.ID || ds[0].Attempts != 1 {
+		t.Fatalf("claim at due time: %+v", ds)
+	}
+	if err := q.Done(context.Background(), ds[0], nil, nil); err != nil {
+		t.Fatalf("done: %v", err)
+	}
+}
+
+func TestBuryMovesToDeadQueueThenAcks(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	consume(t, q)
+	put(t, q, newEvent("b1", "dev.ferry.test"))
+	d := claimN(t, q, 1)[0]
+	d.Attempts = 3
+
+	if err := q.Bury(context.Background(), d, "answered 400"); err != nil {
+		t.Fatalf("bury: %v", err)
+	}
+	msg, ok, err := admin(t).Get(q.top.dead, true)
+	if err != nil || !ok {
+		t.Fatalf("dead queue: %v, %v", ok, err)
+	}
+	if msg.Headers["id"] != "b1" || msg.Headers[hdrBuriedReason] !=
+		"answered 400" || msg.Headers[hdrBuriedTrigger] != "all" ||
+		msg.Headers[hdrBuriedAttempts] != int32(3) ||
+		msg.DeliveryMode != amqp.Persistent {
+		t.Errorf("dead message headers %v mode %d", msg.Headers,
+			msg.DeliveryMode)
+	}
+	queue := queueOf(t, q, "all")
+	q.Close()
+	if n := ready(t, queue); n != 0 {
+		t.Errorf("trigger queue holds %d messages after Bury, want 0", n)
+	}
+}
+
+func TestBuryKeepsMessageWhileDeadQueueIsMissing(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	consume(t, q)
+	put(t, q, newEvent("k1", "dev.ferry.test"))
+	d := claimN(t, q, 1)[0]
+	if _, err := admin(t).QueueDelete(q.top.dead, false, false,
+		false); err != nil {
+		t.Fatal(err)
+	}
+
+	err := q.Bury(context.Background(), d, "answered 400")
+	if !errors.Is(err, ErrUnroutable) {
+		t.Fatalf("bury without a dead queue: %v, want ErrUnroutable", err)
+	}
+	again := claimN(t, q, 1)[0] // offered again after ReleaseDelay
+	if again.ID != d.ID {
+		t.Errorf("claimed %d, want %d again", again.ID, d.ID)
+	}
+	queue := queueOf(t, q, "all")
+	q.Close()
+	if n := ready(t, queue); n != 1 {
+		t.Errorf("trigger queue holds %d messages, want 1: the message "+
+			"was dropped", n)
+	}
+}
+
+func TestDonePublishesReplyBeforeAck(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("in", map[string]string{"type": "dev.ferry.in"}, 0),
+		trig("out", map[string]string{"type": "dev.ferry.out"}, 0),
+	}})
+	consume(t, q)
+	put(t, q, newEvent("in1", "dev.ferry.in"))
+	ds := claimN(t, q, 1)
+
+	// A reply RabbitMQ cannot route is refused, and the delivery it
+	// answers is not acked.
+	lost := newEvent("reply-lost", "dev.ferry.nowhere")
+	err := q.Done(context.Background(), ds[0], lost, []string{"x"})
+	if !errors.Is(err, ErrUnroutable) {
+		t.Fatalf("done with an unroutable reply: %v", err)
+	}
+	ds = claimN(t, q, 1)
+	if ds[0].Event.ID() != "in1" {
+		t.Fatalf("claimed %s, want in1 again", ds[0].Event.ID())
+	}
+
+	reply := newEvent("reply-1", "dev.ferry.out")
+	if err := q.Done(context.Background(), ds[0], reply,
+		[]string{"out"}); err != nil {
+		t.Fatalf("done: %v", err)
+	}
+	got := claimN(t, q, 1)[0]
+	if got.Event.ID() != "reply-1" || got.Trigger != "out" {
+		t.Errorf("claimed %s for %s, want the reply for out",
+			got.Event.ID(), got.Trigger)
+	}
+	if err := q.Done(context.Background(), got, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	in, out := queueOf(t, q, "in"), queueOf(t, q, "out")
+	q.Close()
+	if a, b := ready(t, in), ready(t, out); a != 0 || b != 0 {
+		t.Errorf("queues hold %d and %d messages, want 0 and 0", a, b)
+	}
+}
+
+func TestParallelismOneKeepsOrder(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("fifo", nil, 0)}})
+	const n = 6
+	for i := range n {
+		put(t, q, newEvent(fmt.Sprint("f", i), "dev.ferry.test"))
+	}
+	consume(t, q)
+
+	for i := range n {
+		d := claimN(t, q, 1)[0]
+		if want := fmt.Sprint("f", i); d.Event.ID() != want {
+			t.Fatalf("claimed %s, want %s", d.Event.ID(), want)
+		}
+		claimNone(t, q, 50*time.Millisecond) // one at a time
+		if i == 0 {
+			// A retry keeps the Trigger's turn: nothing else goes
+			// until it is due.
+			d.Attempts = 1
+			when := time.Now().Add(300 * time.Millisecond)
+			if err := q.Retry(context.Background(), d, when); err != nil {
+				t.Fatal(err)
+			}
+			if next := claimNone(t, q, 100*time.Millisecond); !next.Equal(
+				when) {
+				t.Errorf("next = %v, want the retry's %v", next, when)
+			}
+			d = claimN(t, q, 1)[0]
+			if d.Event.ID() != "f0" || d.Attempts != 1 {
+				t.Fatalf("claimed %s attempt %d, want f0 again",
+					d.Event.ID(), d.Attempts)
+			}
+		}
+		if err := q.Done(context.Background(), d, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestParallelismLetsRetriesStepAside(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("wide", nil, 3)}})
+	if q.Parallelism() != 3 {
+		t.Fatalf("parallelism %d, want 3 from the annotation",
+			q.Parallelism())
+	}
+	for i := range 5 {
+		put(t, q, newEvent(fmt.Sprint("w", i), "dev.ferry.test"))
+	}
+	consume(t, q)
+
+	ds := claimN(t, q, 3)
+	claimNone(t, q, 50*time.Millisecond) // 3 at a time
+	if err := q.Retry(context.Background(), ds[0],
+		time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	more := claimN(t, q, 1) // the retry does not hold a slot
+	if more[0].Event.ID() != "w3" {
+		t.Errorf("claimed %s, want w3", more[0].Event.ID())
+	}
+}
+
+func TestClaimTakesTriggersInTurn(t *testing.T) {
+	q := openQueue(t, Params{Parallelism: 10, Triggers: []*eventingv1.Trigger{
+		trig("one", nil, 0), trig("two", nil, 0)}})
+	for i := range 10 {
+		put(t, q, newEvent(fmt.Sprint("e", i), "dev.ferry.test"))
+	}
+	consume(t, q)
+	deadline := time.Now().Add(5 * time.Second)
+	for q.heldCount() < 20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	seen := map[string]int{}
+	for range 5 {
+		ds, _ := q.Claim(time.Now(), 2)
+		for _, d := range ds {
+			seen[d.Trigger]++
+		}
+	}
+	if seen["one"] != 5 || seen["two"] != 5 {
+		t.Errorf("claims per Trigger %v, want 5 and 5", seen)
+	}
+}
