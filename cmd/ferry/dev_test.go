@@ -41,10 +41,22 @@ func freeAddr(t *testing.T) string {
 // waits until its ingress is ready.
 func startDev(t *testing.T, bin, addr, dataDir string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "--addr", addr, "--data-dir", dataDir,
+	log := filepath.Join(dataDir, "dev.log")
+	cmd := startCmd(t, bin, log, "dev", "--addr", addr, "--data-dir", dataDir,
 		"--functions", "testdata/functions", "--config", "testdata/config")
-	logf, err := os.OpenFile(filepath.Join(dataDir, "dev.log"),
-		os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if !waitReady(addr, cmd, 2*time.Minute) {
+		out, _ := os.ReadFile(log)
+		t.Fatalf("ferry dev did not become ready:\n%s", out)
+	}
+	return cmd
+}
+
+// startCmd starts bin with args, its output appended to logPath, and kills
+// it when the test ends.
+func startCmd(t *testing.T, bin, logPath string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,27 +74,26 @@ func startDev(t *testing.T, bin, addr, dataDir string) *exec.Cmd {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
+	return cmd
+}
 
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			deadline = time.Time{}
-			continue
-		default:
+// waitReady polls GET /readyz at addr until it answers 200, the process
+// exits, or the wait is over.
+func waitReady(addr string, cmd *exec.Cmd, wait time.Duration) bool {
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); {
+		if cmd.Process.Signal(syscall.Signal(0)) != nil {
+			return false
 		}
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return cmd
+				return true
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	log, _ := os.ReadFile(filepath.Join(dataDir, "dev.log"))
-	t.Fatalf("ferry dev did not become ready:\n%s", log)
-	return nil
+	return false
 }
 
 // waitExit waits until the process is gone (its Wait runs elsewhere).

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// startProc runs bin with args as a child process and waits until its HTTP
+// API at addr is ready. Its output goes to <dir>/proc.log.
+func startProc(t *testing.T, bin, addr, dir string, args ...string) *proc {
+	t.Helper()
+	p := &proc{log: filepath.Join(dir, "proc.log")}
+	p.cmd = startCmd(t, bin, p.log, args...)
+	if !waitReady(addr, p.cmd, 2*time.Minute) {
+		out, _ := os.ReadFile(p.log)
+		t.Fatalf("%v did not become ready:\n%s", args, out)
+	}
+	return p
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	log string
+}
+
+// delivered counts the deliveries the process logged.
+func (p *proc) delivered(t *testing.T) int {
+	out, err := os.ReadFile(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(out), "msg=delivered")
+}
+
+func postSleep(t *testing.T, addr string, ms int) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/events",
+		bytes.NewReader([]byte(`{}`)))
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", uuid.NewString())
+	req.Header.Set("Ce-Source", "/tests/cluster")
+	req.Header.Set("Ce-Type", "dev.ferry.test.sleep")
+	req.Header.Set("Ce-Sleepms", fmt.Sprint(ms))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&a)
+	if resp.StatusCode != http.StatusAccepted || a.ID == "" {
+		t.Fatalf("post to %s: %d", addr, resp.StatusCode)
+	}
+	return a.ID
+}
+
+// waitSucceeded reads the task from addr until it succeeded.
+func waitSucceeded(t *testing.T, addr, id string) taskJSON {
+	t.Helper()
+	var tk taskJSON
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+		if tk = getTask(t, addr, id, "10s"); tk.State == "succeeded" {
+			return tk
+		}
+		if tk.State == "failed" {
+			t.Fatalf("task %s failed", id)
+		}
+	}
+	t.Fatalf("task %s is %s after 60 s, want succeeded", id, tk.State)
+	return tk
+}
+
+func replies(tk taskJSON) int {
+	n := 0
+	for _, e := range tk.Events {
+		if e.Kind == "reply" {
+			n++
+		}
+	}
+	return n
+}
+
+// cluster starts n ingress and m dispatch processes on one RabbitMQ and one
+// Redis, in a namespace of their own.
+func cluster(t *testing.T, ingresses, dispatchers int) (ing []string, disp []*proc) {
+	amqpURL, redisURL := services(t)
+	bin := buildFerry(t)
+	ns := fmt.Sprintf("ferrytest-%08x", rand.Uint32())
+	cleanupRabbit(t, amqpURL, ns)
+	common := []string{"--broker", amqpURL, "--redis", redisURL, "--namespace", ns,
+		"--functions", "testdata/functions", "--config", "testdata/config",
+		"--retention", "1h"}
+
+	for i := 0; i < dispatchers; i++ {
+		addr, dir := freeAddr(t), t.TempDir()
+		args := append([]string{"dispatch", "--addr", addr, "--data-dir", dir}, common...)
+		disp = append(disp, startProc(t, bin, addr, dir, args...))
+	}
+	for i := 0; i < ingresses; i++ {
+		addr, dir := freeAddr(t), t.TempDir()
+		args := append([]string{"ingress", "--addr", addr, "--data-dir", dir}, common...)
+		startProc(t, bin, addr, dir, args...)
+		ing = append(ing, addr)
+	}
+	return ing, disp
+}
+
+func TestTwoIngressesAndTwoDispatchersShareOneRabbitMQAndRedis(t *testing.T) {
+	ing, disp := cluster(t, 2, 2)
+
+	var ids []string
+	for i := 0; i < 20; i++ {
+		ids = append(ids, postSleep(t, ing[i%2], 50))
+	}
+	for i, id := range ids {
+		// Read each task from the ingress that did not take it.
+		tk := waitSucceeded(t, ing[(i+1)%2], id)
+		if replies(tk) != 1 {
+			t.Errorf("task %s has %d replies, want 1", id, replies(tk))
+		}
+	}
+	a, b := disp[0].delivered(t), disp[1].delivered(t)
+	if a+b != len(ids) {
+		t.Errorf("dispatchers delivered %d+%d events, want %d in all", a, b, len(ids))
+	}
+	if a == 0 || b == 0 {
+		t.Errorf("one dispatcher did all the work (%d and %d)", a, b)
+	}
+}
+
+func TestKilledDispatcherDeliveryGoesToAnother(t *testing.T) {
+	ing, disp := cluster(t, 1, 2)
+	id := postSleep(t, ing[0], 3000)
+
+	// The dispatcher whose function started holds the delivery: kill it
+	// while the function sleeps.
+	var victim, survivor *proc
+	for deadline := time.Now().Add(30 * time.Second); victim == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("no dispatcher started the function")
+		}
+		switch {
+		case startedFunction(t, disp[0]):
+			victim, survivor = disp[0], disp[1]
+		case startedFunction(t, disp[1]):
+			victim, survivor = disp[1], disp[0]
+		default:
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if st := getTask(t, ing[0], id, "0s").State; st != "running" {
+		t.Fatalf("task is %s before the kill, want running", st)
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+
+	tk := waitSucceeded(t, ing[0], id)
+	if replies(tk) != 1 {
+		t.Errorf("%d replies, want 1", replies(tk))
+	}
+	if tk.Attempts < 2 {
+		t.Errorf("%d attempts, want the cut one and the redelivery: %+v\nvictim log:\n%s", tk.Attempts, getTaskRaw(t, ing[0], id), readLog(victim))
+	}
+	if survivor.delivered(t) != 1 {
+		t.Errorf("the surviving dispatcher delivered %d events, want 1",
+			survivor.delivered(t))
+	}
+}
+
+func startedFunction(t *testing.T, p *proc) bool {
+	out, err := os.ReadFile(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(out), "cold start")
+}
+
+func getTaskRaw(t *testing.T, addr, id string) string {
+	resp, err := http.Get("http://" + addr + "/v1/tasks/" + id)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return b.String()
+}
+
+func readLog(p *proc) string {
+	out, _ := os.ReadFile(p.log)
+	return string(out)
+}
