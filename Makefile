@@ -8,7 +8,7 @@ ADDR      ?= 127.0.0.1:8080
 DATA      ?= ../shared/data
 FUNCTIONS := $(wildcard functions/*/go.mod)
 
-.PHONY: run build test vet fmt clean
+.PHONY: run build test vet fmt clean images render
 
 build:
 	$(GO) build -o bin/ferry ./cmd/ferry
@@ -30,12 +30,24 @@ run: build
 	echo "Ferry is running on http://$(ADDR); Ctrl-C stops it."; \
 	wait $$dev
 
+# The fault tests stop and start RabbitMQ, so they run alone, last.
 test:
 	$(GO) test -count=1 ./...
 	@for m in $(FUNCTIONS); do \
 		d=$$(dirname $$m); echo "== $$d"; \
 		(cd $$d && $(GO) test -count=1 ./...) || exit 1; \
 	done
+	$(GO) test -count=1 -tags faults -p 1 ./faults/
+
+# OCI images of every function and of the ingress, built without Docker
+# into bin/images/<name>/ (OCI layouts; push them with skopeo or crane).
+images: build
+	bin/ferry images --out bin/images
+
+# The functions' and the ingress's Knative manifests, from each func.yaml,
+# into config/functions/ (checked in; a test fails when they are stale).
+render: build
+	bin/ferry render
 
 vet:
 	$(GO) vet ./...

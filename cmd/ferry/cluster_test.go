@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ferryfn/ferry/internal/testservices"
 )
 
 // startProc runs bin with args as a child process and waits until its HTTP
@@ -96,10 +98,10 @@ func replies(tk taskJSON) int {
 // cluster starts n ingress and m dispatch processes on one RabbitMQ and one
 // Redis, in a namespace of their own.
 func cluster(t *testing.T, ingresses, dispatchers int) (ing []string, disp []*proc) {
-	amqpURL, redisURL := services(t)
+	amqpURL, redisURL := testservices.Services(t)
 	bin := buildFerry(t)
 	ns := fmt.Sprintf("ferrytest-%08x", rand.Uint32())
-	cleanupRabbit(t, amqpURL, ns)
+	testservices.CleanupRabbit(t, amqpURL, ns, "default")
 	common := []string{"--broker", amqpURL, "--redis", redisURL, "--namespace", ns,
 		"--functions", "testdata/functions", "--config", "testdata/config",
 		"--retention", "1h"}

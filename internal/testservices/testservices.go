@@ -1,4 +1,8 @@
-package main
+// Package testservices gives Ferry's integration tests the real RabbitMQ and
+// Redis they run against: their URLs (FERRY_AMQP_URL, FERRY_REDIS_URL, with
+// loopback defaults), a failure under CI=true when one is unreachable (a
+// skip elsewhere), and clean-up of what a test declared on RabbitMQ.
+package testservices
 
 import (
 	"net"
@@ -12,10 +16,10 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// services returns the RabbitMQ and Redis URLs of the integration tests,
+// Services returns the RabbitMQ and Redis URLs of the integration tests,
 // from FERRY_AMQP_URL and FERRY_REDIS_URL (defaults on loopback). When one
 // is unreachable the test fails under CI=true and is skipped otherwise.
-func services(t *testing.T) (amqpURL, redisURL string) {
+func Services(t testing.TB) (amqpURL, redisURL string) {
 	t.Helper()
 	amqpURL = envOr("FERRY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 	redisURL = envOr("FERRY_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -43,10 +47,10 @@ func envOr(name, def string) string {
 	return def
 }
 
-// cleanupRabbit deletes, when the test ends, the queues and exchanges of
+// CleanupRabbit deletes, when the test ends, the queues and exchanges of
 // namespace ns: Ferry names them b.<ns>.<broker>, <ns>.<trigger>.<broker>
-// and b.<ns>.<broker>.dead.
-func cleanupRabbit(t *testing.T, amqpURL, ns string) {
+// and b.<ns>.<broker>.dead; brokers names the exchanges to delete.
+func CleanupRabbit(t testing.TB, amqpURL, ns string, brokers ...string) {
 	t.Cleanup(func() {
 		out, err := exec.Command("rabbitmqctl", "list_queues", "-q", "--no-table-headers",
 			"name").Output()
@@ -71,8 +75,10 @@ func cleanupRabbit(t *testing.T, amqpURL, ns string) {
 				}
 			}
 		}
-		if err := ch.ExchangeDelete("b."+ns+".default", false, false); err != nil {
-			t.Logf("delete exchange: %v", err)
+		for _, broker := range brokers {
+			if err := ch.ExchangeDelete("b."+ns+"."+broker, false, false); err != nil {
+				t.Logf("delete exchange: %v", err)
+			}
 		}
 	})
 }
