@@ -192,17 +192,25 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 		s.Functions = nil
 	}
 	s.runner, err = runner.New(runner.Params{
-		Functions:   s.Functions,
-		BuildDir:    filepath.Join(cfg.DataDir, "builds"),
-		LogDir:      filepath.Join(cfg.DataDir, "logs"),
-		IdleTimeout: cfg.IdleTimeout,
-		Logger:      s.log,
+		Functions:     s.Functions,
+		BuildDir:      filepath.Join(cfg.DataDir, "builds"),
+		LogDir:        filepath.Join(cfg.DataDir, "logs"),
+		SecretsDir:    filepath.Join(cfg.DataDir, "secrets"),
+		ConfigMapsDir: filepath.Join(cfg.DataDir, "configmaps"),
+		IdleTimeout:   cfg.IdleTimeout,
+		Watch:         true,
+		Logger:        s.log,
 	})
 	if err != nil {
 		return err
 	}
 	if err := s.runner.Build(ctx); err != nil {
 		return err
+	}
+	// Min-scale instances start now; one that fails is retried by the
+	// runner, and its events wait in the Broker.
+	if err := s.runner.Start(ctx); err != nil {
+		s.log.Warn("functions below their min scale", "err", err)
 	}
 
 	res := &resolver{namespace: cfg.Namespace, runner: s.runner,
@@ -228,6 +236,7 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 		Tasks:     store,
 		Ready:     s.checkReady,
 		Logger:    s.log,
+		Functions: func() any { return s.runner.Status() },
 	})
 	s.serve(ln, api.Handler())
 	return nil

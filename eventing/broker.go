@@ -28,6 +28,12 @@ const DeadLetterRetryMax = time.Minute
 // hops left: an event loop, most likely.
 var ErrTTLExhausted = errors.New("knativebrokerttl exhausted")
 
+// ErrReplyReusesID marks a delivery whose reply has the source and id of
+// the event it answers. Events are known by source and id (CloudEvents
+// requires them unique per event), so such a reply would be taken for the
+// event itself and lost; the delivery fails instead, visibly.
+var ErrReplyReusesID = errors.New("reply reuses the source and id of its event")
+
 // errorDataMax is the most characters of knativeerrordata, the failed
 // answer's body in base64, as Knative's dispatcher writes it.
 const errorDataMax = 1024
@@ -126,6 +132,7 @@ func (b *Broker) Triggers() []*Trigger { return b.triggers }
 // task. See Publisher.
 func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 	stampAccepted(e)
+	protectData(e)
 	routes := b.route(e)
 
 	first, err := b.queue.Put(ctx, e, routes)
@@ -135,6 +142,12 @@ func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 	}
 	if first != nil {
 		b.log.Debug("duplicate event", "id", e.ID(), "source", e.Source())
+		// Report the first copy again: if the process died between
+		// storing it and reporting it, the producer's retry is what
+		// tells the task store. Reports are idempotent.
+		if err := b.observer.Routed(ctx, KindAccepted, first, b.route(first)); err != nil {
+			b.log.Warn("record accepted event", "id", e.ID(), "err", err)
+		}
 		return Receipt{TaskID: TaskID(first), Duplicate: true}, nil
 	}
 
@@ -183,8 +196,10 @@ func (b *Broker) Run(ctx context.Context) error {
 			}()
 		}
 
+		// With every slot taken nothing can be claimed, due or not:
+		// wait for a slot (freed) instead of polling the queue.
 		wait := time.Hour
-		if !next.IsZero() {
+		if !next.IsZero() && len(slots) < cap(slots) {
 			wait = max(time.Until(next), time.Millisecond)
 		}
 		timer.Reset(wait)
@@ -205,6 +220,15 @@ func (b *Broker) deliver(ctx context.Context, d Delivery) {
 		b.log.Warn("delivery for a Trigger that no longer exists",
 			"trigger", d.Trigger, "id", d.Event.ID())
 		b.commit(ctx, d, b.queue.Bury(ctx, d, "trigger "+d.Trigger+" not found"))
+		return
+	}
+	if d.DeadLetter && t.Delivery.DeadLetterSink == nil {
+		// Moved to the dead letter path by a run whose Trigger had a
+		// sink; it has none now, so the event ends here.
+		b.log.Warn("dead letter sink removed, delivery dropped",
+			"trigger", d.Trigger, "id", d.Event.ID())
+		b.commit(ctx, d, b.queue.Bury(ctx, d, "trigger "+d.Trigger+
+			" has no dead letter sink any more"))
 		return
 	}
 	if d.DeadLetter {
@@ -251,6 +275,12 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 	a Attempt, reply *event.Event) {
 	var routes []string
 	if reply != nil {
+		if EventKey(reply) == EventKey(d.Event) {
+			b.failed(ctx, t, d, a, Result{Code: a.Code, Err: fmt.Errorf(
+				"%w: %s %s; give the reply a new id", ErrReplyReusesID,
+				reply.Source(), reply.ID())})
+			return
+		}
 		if !stampReply(reply, d.Event) {
 			// Knative's loop guard: the reply has used up its hops, so
 			// the event that caused it takes the dead letter path.
@@ -258,6 +288,7 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 				"%w: the reply %s was not routed", ErrTTLExhausted, reply.ID())})
 			return
 		}
+		protectData(reply)
 		routes = b.route(reply)
 	}
 	// The reply is recorded before the delivery counts as done, so that
@@ -300,7 +331,8 @@ func (b *Broker) failed(ctx context.Context, t *Trigger, d Delivery,
 		return
 	}
 	d.DeadLetter, d.Attempts = true, 0
-	d.ErrCode, d.ErrData = res.Code, res.Body
+	// Only what knativeerrordata can hold is kept with the delivery.
+	d.ErrCode, d.ErrData = res.Code, res.Body[:min(len(res.Body), errorBodyMax)]
 	b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now()))
 }
 
@@ -309,7 +341,7 @@ func (b *Broker) failed(ctx context.Context, t *Trigger, d Delivery,
 // at DeadLetterRetryMax, for as long as it takes.
 func (b *Broker) deliverDeadLetter(ctx context.Context, t *Trigger, d Delivery) {
 	sink := t.Delivery.DeadLetterSink
-	e := deadLetterEvent(d, sink)
+	e := deadLetterEvent(d, b.errorDest(t))
 	sub, err := b.resolver.Resolve(*sink)
 	var res Result
 	if err != nil {
@@ -337,21 +369,35 @@ func (b *Broker) deliverDeadLetter(ctx context.Context, t *Trigger, d Delivery) 
 	b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now().Add(wait)))
 }
 
-// deadLetterEvent is d's event with knativeerrordest, knativeerrorcode and
-// knativeerrordata, as Knative's dispatcher sets them.
-func deadLetterEvent(d Delivery, sink *duckv1.Destination) *event.Event {
-	e := d.Event.Clone()
-	dest := ""
-	if sink.URI != nil {
-		dest = sink.URI.String()
-	} else if sink.Ref != nil {
-		dest = sink.Ref.Kind + "/" + sink.Ref.Name
+// errorDest names the destination whose delivery failed, for
+// knativeerrordest: the Trigger's subscriber, as Knative's dispatcher names
+// it (its URL), not the dead letter sink.
+func (b *Broker) errorDest(t *Trigger) string {
+	s := t.Spec.Spec.Subscriber
+	if sub, err := b.resolver.Resolve(s); err == nil && sub.URL != nil {
+		return sub.URL.String()
 	}
+	if s.URI != nil {
+		return s.URI.String()
+	}
+	if s.Ref != nil {
+		return s.Ref.Kind + "/" + s.Ref.Name
+	}
+	return ""
+}
+
+// errorBodyMax is the most bytes of a failed answer's body kept for
+// knativeerrordata: 768 bytes encode to exactly errorDataMax characters.
+const errorBodyMax = errorDataMax / 4 * 3
+
+// deadLetterEvent is d's event with knativeerrordest (dest), knativeerrorcode
+// and knativeerrordata, as Knative's dispatcher sets them.
+func deadLetterEvent(d Delivery, dest string) *event.Event {
+	e := d.Event.Clone()
 	e.SetExtension("knativeerrordest", dest)
 	e.SetExtension("knativeerrorcode", fmt.Sprint(d.ErrCode))
 	if body := d.ErrData; len(body) > 0 {
-		// 768 bytes encode to exactly errorDataMax characters.
-		body = body[:min(len(body), errorDataMax/4*3)]
+		body = body[:min(len(body), errorBodyMax)]
 		e.SetExtension("knativeerrordata",
 			base64.StdEncoding.EncodeToString(body))
 	}

@@ -31,7 +31,7 @@ func buildFilter(spec eventingv1.TriggerSpec) (eventfilter.Filter, error) {
 		if err != nil {
 			return nil, err
 		}
-		return subscriptionsapi.NewAllFilter(fs...), nil
+		return allOf(fs), nil
 	}
 	if spec.Filter != nil && len(spec.Filter.Attributes) > 0 {
 		return attributes.NewAttributesFilter(spec.Filter.Attributes), nil
@@ -95,9 +95,9 @@ func buildDialect(f eventingv1.SubscriptionsAPIFilter, path string) (
 		var fs []eventfilter.Filter
 		if fs, err = buildFilters(list, path+"."+dialects[0]); err == nil {
 			if dialects[0] == "all" {
-				filter = subscriptionsapi.NewAllFilter(fs...)
+				filter = allOf(fs)
 			} else {
-				filter = subscriptionsapi.NewAnyFilter(fs...)
+				filter = anyOf(fs)
 			}
 		}
 	case "not":
@@ -106,7 +106,9 @@ func buildDialect(f eventingv1.SubscriptionsAPIFilter, path string) (
 			filter = subscriptionsapi.NewNotFilter(inner)
 		}
 	case "cesql":
-		filter, err = subscriptionsapi.NewCESQLFilter(f.CESQL)
+		if filter, err = subscriptionsapi.NewCESQLFilter(f.CESQL); err == nil {
+			err = probeCondition(filter)
+		}
 	}
 	if err != nil {
 		if errors.Is(err, ErrInvalidFilter) {
@@ -118,6 +120,50 @@ func buildDialect(f eventingv1.SubscriptionsAPIFilter, path string) (
 		return nil, fmt.Errorf("%w: %s: %s built nothing", ErrInvalidFilter, path, dialects[0])
 	}
 	return filter, nil
+}
+
+// allOf and anyOf combine filters as Knative's subscriptionsapi all and any
+// do, in their declared order. Knative's own (v0.50.0) start a goroutine
+// each that reorders their elements by hit count: it never ends unless
+// Cleanup is called, and Filter reads the counters it updates without
+// synchronisation, a data race.
+type (
+	allOf []eventfilter.Filter
+	anyOf []eventfilter.Filter
+)
+
+// Filter fails at the first element that fails.
+func (fs allOf) Filter(ctx context.Context, e event.Event) eventfilter.FilterResult {
+	res := eventfilter.NoFilter
+	for _, f := range fs {
+		if res = f.Filter(ctx, e); res == eventfilter.FailFilter {
+			return res
+		}
+	}
+	return res
+}
+
+// Cleanup cleans up the elements.
+func (fs allOf) Cleanup() { cleanup(fs) }
+
+// Filter passes at the first element that passes.
+func (fs anyOf) Filter(ctx context.Context, e event.Event) eventfilter.FilterResult {
+	res := eventfilter.NoFilter
+	for _, f := range fs {
+		if res = f.Filter(ctx, e); res == eventfilter.PassFilter {
+			return res
+		}
+	}
+	return res
+}
+
+// Cleanup cleans up the elements.
+func (fs anyOf) Cleanup() { cleanup(fs) }
+
+func cleanup(fs []eventfilter.Filter) {
+	for _, f := range fs {
+		f.Cleanup()
+	}
 }
 
 // matchable returns e with every extension value as its canonical string,
@@ -136,7 +182,8 @@ func matchable(e *event.Event) *event.Event {
 	if !needs {
 		return e
 	}
-	c := e.Clone()
+	// A copy of the context only: filters read attributes, never data.
+	c := event.Event{Context: e.Context.Clone()}
 	for k, v := range exts {
 		if s, err := types.Format(v); err == nil {
 			c.SetExtension(k, s)
@@ -145,7 +192,33 @@ func matchable(e *event.Event) *event.Event {
 	return &c
 }
 
-// passes runs f on e, which matchable has prepared.
-func passes(f eventfilter.Filter, e *event.Event) bool {
+// probeCondition runs a CESQL filter once on a bare event. Knative's CESQL
+// filter panics when its expression yields a value that is not a boolean
+// ("type", "1 + 1"), which its validation lets through; such an expression
+// is no condition and is refused here. One that yields a non-boolean only
+// on some events ("myext") is caught by passes.
+func probeCondition(f eventfilter.Filter) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the expression is not a condition: %v", r)
+		}
+	}()
+	probe := event.New()
+	probe.SetID("probe")
+	probe.SetSource("/ferry/filter")
+	probe.SetType("dev.ferry.probe")
+	f.Filter(context.Background(), probe)
+	return nil
+}
+
+// passes runs f on e, which matchable has prepared. A filter that panics
+// (a CESQL expression yielding a non-boolean for this event) fails: the
+// event is not delivered, and the Broker does not crash.
+func passes(f eventfilter.Filter, e *event.Event) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
 	return f.Filter(context.Background(), *e) != eventfilter.FailFilter
 }

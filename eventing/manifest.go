@@ -31,8 +31,9 @@ type typeMeta struct {
 // LoadManifests reads every manifest under dir (see package manifest) and
 // decodes the Brokers and Triggers of eventing.knative.dev/v1 and the
 // PingSources of sources.knative.dev/v1 into Knative's own types, with their
-// defaults set and validated. Other kinds are skipped here. A missing dir
-// gives no manifests and no error.
+// defaults set and validated. Other kinds are skipped here, and so are
+// objects annotated LocalAnnotation "false". A missing dir gives no
+// manifests and no error.
 func LoadManifests(dir string) (*Manifests, error) {
 	m := &Manifests{Files: map[string]string{}}
 	err := manifest.Walk(dir, func(d manifest.Document) error {
@@ -57,6 +58,9 @@ func (m *Manifests) decode(path string, n int, doc []byte) error {
 		if err := yaml.UnmarshalStrict(doc, &p); err != nil {
 			return fmt.Errorf("%s: PingSource: %w", path, err)
 		}
+		if clusterOnly(&p.ObjectMeta) {
+			return nil
+		}
 		if err := check(&p); err != nil {
 			return fmt.Errorf("%s: PingSource %s: %w", path, p.Name, err)
 		}
@@ -72,6 +76,9 @@ func (m *Manifests) decode(path string, n int, doc []byte) error {
 		var b eventingv1.Broker
 		if err := yaml.UnmarshalStrict(doc, &b); err != nil {
 			return fmt.Errorf("%s: Broker: %w", path, err)
+		}
+		if clusterOnly(&b.ObjectMeta) {
+			return nil
 		}
 		if b.Annotations[eventingv1.BrokerClassAnnotationKey] == "" {
 			if b.Annotations == nil {
@@ -89,6 +96,9 @@ func (m *Manifests) decode(path string, n int, doc []byte) error {
 		var t eventingv1.Trigger
 		if err := yaml.UnmarshalStrict(doc, &t); err != nil {
 			return fmt.Errorf("%s: Trigger: %w", path, err)
+		}
+		if clusterOnly(&t.ObjectMeta) {
+			return nil
 		}
 		if err := check(&t); err != nil {
 			return fmt.Errorf("%s: Trigger %s: %w", path, t.Name, err)

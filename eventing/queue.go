@@ -2,7 +2,10 @@ package eventing
 
 import (
 	"context"
+	"encoding/json"
+	"mime"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 )
@@ -51,4 +54,26 @@ type Delivery struct {
 	// for the dead letter's knativeerrorcode and knativeerrordata.
 	ErrCode int
 	ErrData []byte
+}
+
+// protectData marks e's data for base64 in the CloudEvents JSON format when
+// that format would not carry it as is: bytes that are not UTF-8, or data
+// of a media type the SDK writes as a JSON value (application/json, or
+// none) that is not JSON, which makes the SDK write an invalid document.
+// Queues and task stores keep events in that format. The attributes and
+// the data bytes do not change. The Broker applies it to every event it
+// takes in, producers' and replies alike.
+func protectData(e *event.Event) {
+	if e.SpecVersion() != event.CloudEventsVersionV1 || e.DataBase64 ||
+		len(e.DataEncoded) == 0 {
+		return
+	}
+	media, _, _ := mime.ParseMediaType(e.DataContentType())
+	switch media {
+	case "", event.ApplicationJSON, event.TextJSON,
+		event.ApplicationCloudEventsJSON, event.ApplicationCloudEventsBatchJSON:
+		e.DataBase64 = !json.Valid(e.DataEncoded)
+	default:
+		e.DataBase64 = !utf8.Valid(e.DataEncoded)
+	}
 }

@@ -1,11 +1,43 @@
 // Package funcyaml reads the func.yaml file of a kn func project: the
-// function's name, runtime, how it is invoked, its run environment and its
-// deploy options, including the Broker subscriptions that `kn func subscribe`
-// writes. Ferry uses it to find the functions it runs locally, to derive their
-// Triggers, and (later) to render their Knative Services.
+// function's name, runtime, how it is invoked, how it is built, its run
+// environment and its deploy options, including the Broker subscriptions
+// that `kn func subscribe` writes. Ferry uses it to find the functions it
+// runs locally, to derive their Triggers, and to render their Knative
+// Services.
 //
-// Reading is lenient, as kn func's own is: fields Ferry does not know are kept
-// out of the way and do not fail the load.
+// The spec read is kn func's specVersion 0.36.0 (SpecVersion), every field
+// of it. Reading is lenient, as kn func's own is: fields Ferry does not
+// know are ignored and reported once, as one entry of Function.Warnings
+// naming each of them by its path (deploy.options.scale.window). A file of
+// an older specVersion (or of none, as kn func wrote before 0.19.0) is
+// brought up to 0.36.0 in memory by kn func's migrations, in their order:
+//
+//	0.19.0  a created stamp for a function that has a name and a runtime
+//	0.23.0  a custom builder image moves to builderImages.pack
+//	0.25.0  version is replaced by specVersion
+//	0.34.0  the top-level fields move under build, run and deploy
+//	0.35.0  invocation.format becomes invoke (when it is not http)
+//	0.36.0  run.volumes[].presistentVolumeClaim (a typo) is corrected
+//
+// The file itself is never rewritten; Function.MigratedFrom tells the
+// version it had. A newer specVersion is read as 0.36.0 with a warning;
+// its top-level scale (0.38.0) and build.source (0.37.0) are read into
+// deploy.options.scale and build.git.
+//
+// Validation collects every problem, each with its field path and reason
+// (see ValidationError): the name is a DNS-1035 label of at most 63
+// characters; scale.min >= 0, scale.max >= scale.min, scale.metric is
+// concurrency or rps, scale.target >= 0.01, scale.utilization within
+// 1-100; resource quantities parse as Kubernetes quantities;
+// resources.limits.concurrency >= 0; environment variable names are valid
+// and unique and their templates well formed; each volume has exactly one
+// kind and a unique absolute path.
+//
+// Limitations: the file is read as YAML 1.1 through JSON (as Kubernetes
+// reads manifests), so an unquoted yes, no, on, off, y or n is a boolean,
+// and a string field given one fails with "want a string, got bool",
+// where kn func would take the text; quote such values. A type error in a
+// list names the list's field without the index (run.envs.value).
 package funcyaml
 
 import (
@@ -13,14 +45,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-
-	"sigs.k8s.io/yaml"
 )
 
 // FileName is the name of a kn func project's description file.
 const FileName = "func.yaml"
+
+// SpecVersion is the kn func spec version Ferry reads.
+const SpecVersion = "0.36.0"
 
 // Invoke values a func.yaml may give: how the function is called.
 const (
@@ -36,11 +68,25 @@ type Function struct {
 	// Dir is the project's folder, the one that holds func.yaml and go.mod.
 	// It is set by Load, not read from the file.
 	Dir string `json:"-"`
+	// Warnings are what Load found odd but not wrong: unknown fields, a
+	// specVersion newer than SpecVersion. Set by Load.
+	Warnings []string `json:"-"`
+	// MigratedFrom is the specVersion the file had when kn func's
+	// migrations brought it up to SpecVersion ("none" for a file without
+	// one), or "" when none was needed. Set by Load.
+	MigratedFrom string `json:"-"`
 
 	SpecVersion string `json:"specVersion"`
 	Name        string `json:"name"`
-	Namespace   string `json:"namespace,omitempty"`
-	Runtime     string `json:"runtime"`
+	// Namespace is where kn func deployed the function (older specs).
+	Namespace string `json:"namespace,omitempty"`
+	// Domain is the route's domain, when not the cluster's default.
+	Domain  string `json:"domain,omitempty"`
+	Runtime string `json:"runtime"`
+	// Registry and Image name the container image kn func builds.
+	Registry    string `json:"registry,omitempty"`
+	Image       string `json:"image,omitempty"`
+	ImageDigest string `json:"imageDigest,omitempty"`
 	// Invoke is "http" or "cloudevent"; empty means the runtime's default,
 	// which for Go is http.
 	Invoke  string `json:"invoke,omitempty"`
@@ -50,33 +96,93 @@ type Function struct {
 	Deploy  Deploy `json:"deploy,omitempty"`
 }
 
-// Build holds the build section; Ferry reads the builder to warn when a
-// project asks for one it does not emulate.
+// Build holds the build section.
 type Build struct {
+	// Git is the repository an on-cluster build fetches.
+	Git Git `json:"git,omitempty"`
+	// BuilderImages are builder images by builder (pack, s2i).
+	BuilderImages map[string]string `json:"builderImages,omitempty"`
+	Buildpacks    []string          `json:"buildpacks,omitempty"`
+	// Builder is pack, s2i or host; Ferry always builds as host does and
+	// warns about the others.
 	Builder string `json:"builder,omitempty"`
-	Image   string `json:"image,omitempty"`
+	// BuildEnvs are the build's environment variables.
+	BuildEnvs []Env `json:"buildEnvs,omitempty"`
+	// PVCSize and RemoteStorageClass size the volume of a remote build.
+	PVCSize            string `json:"pvcSize,omitempty"`
+	RemoteStorageClass string `json:"remoteStorageClass,omitempty"`
+	// Image is kept for files that set it; kn func does not read it.
+	Image string `json:"image,omitempty"`
+}
+
+// Git is a build's source repository.
+type Git struct {
+	URL        string `json:"url,omitempty"`
+	Revision   string `json:"revision,omitempty"`
+	ContextDir string `json:"contextDir,omitempty"`
 }
 
 // Run holds what the function's process gets when it runs.
 type Run struct {
-	Envs []Env `json:"envs,omitempty"`
+	// Volumes are mounted into the function's container.
+	Volumes []Volume `json:"volumes,omitempty"`
+	Envs    []Env    `json:"envs,omitempty"`
+	// StartTimeout is how long the function may take to become ready.
+	StartTimeout Duration `json:"startTimeout,omitempty"`
 }
 
 // Env is one environment variable. Value may hold kn func templates such as
-// {{ env:NAME }}; they are resolved by whoever starts the process.
+// {{ env:NAME }}; they are resolved by whoever starts the process. An entry
+// without a name imports a whole Secret or ConfigMap ({{ secret:name }}).
 type Env struct {
 	Name  *string `json:"name,omitempty"`
 	Value *string `json:"value,omitempty"`
 }
 
+// Volume is one volume of run.volumes: exactly one of Secret, ConfigMap,
+// PersistentVolumeClaim and EmptyDir, mounted at Path.
+type Volume struct {
+	Secret                *string                `json:"secret,omitempty"`
+	ConfigMap             *string                `json:"configMap,omitempty"`
+	PersistentVolumeClaim *PersistentVolumeClaim `json:"persistentVolumeClaim,omitempty"`
+	EmptyDir              *EmptyDir              `json:"emptyDir,omitempty"`
+	Path                  *string                `json:"path,omitempty"`
+}
+
+// PersistentVolumeClaim names a claim in the function's namespace.
+type PersistentVolumeClaim struct {
+	ClaimName *string `json:"claimName,omitempty"`
+	ReadOnly  bool    `json:"readOnly,omitempty"`
+}
+
+// EmptyDir is a scratch volume: Medium is "" (the node's disk) or Memory.
+type EmptyDir struct {
+	Medium    string  `json:"medium,omitempty"`
+	SizeLimit *string `json:"sizeLimit,omitempty"`
+}
+
 // Deploy holds the deploy section.
 type Deploy struct {
-	Namespace     string            `json:"namespace,omitempty"`
-	Image         string            `json:"image,omitempty"`
-	Annotations   map[string]string `json:"annotations,omitempty"`
-	Labels        []Label           `json:"labels,omitempty"`
-	Options       Options           `json:"options,omitempty"`
-	Subscriptions []Subscription    `json:"subscriptions,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	// Image is the deployed image, with its digest.
+	Image string `json:"image,omitempty"`
+	// Remote asks for an on-cluster build and deploy.
+	Remote      bool              `json:"remote,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Labels      []Label           `json:"labels,omitempty"`
+	Options     Options           `json:"options,omitempty"`
+	// HealthEndpoints override the runtime's liveness and readiness paths.
+	HealthEndpoints HealthEndpoints `json:"healthEndpoints,omitempty"`
+	// ServiceAccountName is the service account of the function's pod.
+	ServiceAccountName string         `json:"serviceAccountName,omitempty"`
+	Subscriptions      []Subscription `json:"subscriptions,omitempty"`
+}
+
+// HealthEndpoints are the paths the function is probed on; empty means
+// func-go's /health/liveness and /health/readiness.
+type HealthEndpoints struct {
+	Liveness  string `json:"liveness,omitempty"`
+	Readiness string `json:"readiness,omitempty"`
 }
 
 // Label is one label of the deployed service.
@@ -127,11 +233,10 @@ type Subscription struct {
 	Filters map[string]string `json:"filters,omitempty"`
 }
 
-// namePattern is the DNS-1035 label kn func requires of a function's name.
-var namePattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
-
-// Load reads dir/func.yaml. It returns ErrNoFunction (wrapped) when there is
-// none, and an error naming the file and the field when it is invalid.
+// Load reads dir/func.yaml: it migrates an older spec, decodes leniently
+// (see the package doc) and validates. It returns ErrNoFunction (wrapped)
+// when there is none, and an error naming the file and each invalid field
+// (a *ValidationError, matching ErrInvalid) when it is invalid.
 func Load(dir string) (*Function, error) {
 	path := filepath.Join(dir, FileName)
 	raw, err := os.ReadFile(path)
@@ -142,36 +247,25 @@ func Load(dir string) (*Function, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 
-	var f Function
-	if err := yaml.Unmarshal(raw, &f); err != nil {
+	f, err := Parse(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f.Dir = dir
-	if err := f.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &f, nil
+	return f, nil
 }
 
-// Validate checks the fields Ferry relies on.
-func (f *Function) Validate() error {
-	if !namePattern.MatchString(f.Name) {
-		return fmt.Errorf("name %q: must be a DNS-1035 label "+
-			"(lower case letters, digits and '-', starting with a letter)", f.Name)
+// Parse decodes and validates the content of a func.yaml file, as Load
+// does, without a folder.
+func Parse(raw []byte) (*Function, error) {
+	f, err := decode(raw)
+	if err != nil {
+		return nil, err
 	}
-	switch f.Invoke {
-	case "", InvokeHTTP, InvokeCloudEvent:
-	default:
-		return fmt.Errorf("invoke %q: must be %q or %q",
-			f.Invoke, InvokeHTTP, InvokeCloudEvent)
+	if err := f.Validate(); err != nil {
+		return nil, err
 	}
-	for i, s := range f.Deploy.Subscriptions {
-		if s.Source == "" {
-			return fmt.Errorf("deploy.subscriptions[%d].source: "+
-				"the Broker's name is required", i)
-		}
-	}
-	return nil
+	return f, nil
 }
 
 // Discover loads every function one folder below root (root/*/func.yaml),

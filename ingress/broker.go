@@ -12,6 +12,12 @@ import (
 // carries the same task body as /v1/events (Knative's broker answers 202
 // with no body; a client that ignores the body sees no difference).
 func (s *Server) postBroker(c *gin.Context) {
+	if c.Param("namespace") == "v1" {
+		// /v1/... is the task API; a path there that matched no route
+		// of it is not a Broker.
+		s.noRoute(c)
+		return
+	}
 	key := c.Param("namespace") + "/" + c.Param("broker")
 	pub, ok := s.brokers[key]
 	if !ok {

@@ -12,6 +12,10 @@
 //	                         binary-mode CloudEvent; ?wait= too; 409 while
 //	                         there is none yet or the task failed, 204
 //	                         when the task succeeded without a reply
+//	GET  /v1/functions       the functions the process runs (ferry dev);
+//	                         404 when Params.Functions is nil
+//	POST /v1/records         a cluster Broker's follow-ups and dead letters,
+//	                         recorded in the task store (Params.Records)
 //	GET  /healthz, /readyz   liveness and readiness
 //	OPTIONS /, /v1/events    the CloudEvents webhook validation handshake
 //

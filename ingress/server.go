@@ -52,6 +52,19 @@ type Params struct {
 	// WaitMax caps ?wait= on GET /v1/tasks/{id} and its result; a longer
 	// wait is cut to WaitMax. 0 or less means WaitMaxDefault.
 	WaitMax time.Duration
+	// Records, when set, serves POST /v1/records (see RecordsPath): the
+	// follow-ups and dead letters of a cluster's Broker are recorded
+	// through it. nil leaves the route out, as under `ferry dev`, where
+	// the Broker reports to the task store itself.
+	Records eventing.Observer
+	// RecordBroker is the name of the Broker whose events /v1/records
+	// receives; deliveries recorded there are filed under it. "" means
+	// eventing.SinkBrokerDefault.
+	RecordBroker string
+	// Functions, when set, serves GET /v1/functions with what it returns
+	// (under ferry dev, the runner's status of each function). nil makes
+	// that route answer 404 not-found.
+	Functions func() any
 }
 
 // Server is the ingress's HTTP API. It is safe for concurrent use.
@@ -65,6 +78,9 @@ type Server struct {
 	waitMax      time.Duration
 	brokers      map[string]eventing.Publisher
 	brokerKeys   []string
+	records      eventing.Observer
+	recordBroker string
+	functions    func() any
 
 	engine *gin.Engine
 }
@@ -85,6 +101,12 @@ func New(p Params) *Server {
 		ready:        p.Ready,
 		waitMax:      p.WaitMax,
 		brokers:      p.Brokers,
+		records:      p.Records,
+		recordBroker: p.RecordBroker,
+		functions:    p.Functions,
+	}
+	if s.recordBroker == "" {
+		s.recordBroker = eventing.SinkBrokerDefault
 	}
 	for k := range p.Brokers {
 		s.brokerKeys = append(s.brokerKeys, k)
@@ -134,6 +156,10 @@ func (s *Server) routes() *gin.Engine {
 	r.POST("/v1/tasks/:type", s.postPlain)
 	r.GET("/v1/tasks/:id", s.getTask)
 	r.GET("/v1/tasks/:id/result", s.getResult)
+	if s.records != nil {
+		r.POST(RecordsPath, s.postRecord)
+	}
+	r.GET(FunctionsPath, s.getFunctions)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	return r

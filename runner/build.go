@@ -37,8 +37,8 @@ type buildResult struct {
 	err    error  // when state is BuildFailed
 }
 
-// buildFunction makes sure f has an up-to-date build and returns its
-// binary. Builds run one at a time across the runner (they are CPU bound).
+// buildFunction makes sure f has an up-to-date build and returns it.
+// Builds run one at a time across the runner (they are CPU bound).
 //
 // explicit is true for Runner.Build: it logs cache hits at info and
 // retries a failed build. On demand (a cold start), a cache hit is logged
@@ -46,7 +46,7 @@ type buildResult struct {
 // once, without compiling, so that redelivered events do not each pay for a
 // compile that is known to fail.
 func (r *Runner) buildFunction(ctx context.Context, f *function,
-	explicit bool) (string, error) {
+	explicit bool) (buildResult, error) {
 	r.buildMu.Lock()
 	defer r.buildMu.Unlock()
 
@@ -59,7 +59,8 @@ func (r *Runner) buildFunction(ctx context.Context, f *function,
 	if err != nil {
 		err = fmt.Errorf("build %s: %w", f.spec.Name, err)
 		f.log.Error("build failed", "err", err)
-		return "", f.buildDone(buildResult{state: BuildFailed, err: err})
+		b := buildResult{state: BuildFailed, err: err}
+		return b, f.buildDone(b)
 	}
 
 	return r.buildSource(ctx, f, src, hash, begin, explicit)
@@ -69,10 +70,10 @@ func (r *Runner) buildFunction(ctx context.Context, f *function,
 // folder for hash is complete. begin is when the check began, for the log;
 // see buildFunction for explicit.
 func (r *Runner) buildSource(ctx context.Context, f *function, src source,
-	hash string, begin time.Time, explicit bool) (string, error) {
+	hash string, begin time.Time, explicit bool) (buildResult, error) {
 	if prev := f.lastBuild(); !explicit && prev.state == BuildFailed &&
 		prev.hash == hash {
-		return "", prev.err
+		return prev, prev.err
 	}
 
 	dir := filepath.Join(r.buildDir, f.spec.Name, hash)
@@ -85,7 +86,7 @@ func (r *Runner) buildSource(ctx context.Context, f *function, src source,
 		}
 		f.log.Log(ctx, level, "build up to date", "cached", true,
 			"hash", hash, "duration", time.Since(begin))
-		return done.binary, f.buildDone(done)
+		return done, f.buildDone(done)
 	}
 
 	f.setBuildState(BuildRunning)
@@ -93,11 +94,11 @@ func (r *Runner) buildSource(ctx context.Context, f *function, src source,
 	took := time.Since(begin)
 	if err != nil {
 		f.log.Error("build failed", "duration", took, "err", err)
-		return "", f.buildDone(buildResult{state: BuildFailed, hash: hash,
-			err: err})
+		b := buildResult{state: BuildFailed, hash: hash, err: err}
+		return b, f.buildDone(b)
 	}
 	f.log.Info("built", "cached", false, "hash", hash, "duration", took)
-	return done.binary, f.buildDone(done)
+	return done, f.buildDone(done)
 }
 
 // complete reports whether dir is a finished build folder.
@@ -264,38 +265,42 @@ func withoutEnv(env []string, names ...string) []string {
 }
 
 // sourceHash is the content hash of a build: sha256 over the generator
-// version, the func-go version, the Go version Ferry runs with, the invoke
-// and shape, and the relative path and content of every file under the
-// function's folder. It skips .git and .func folders and the runner's own
-// build and log folders when they lie inside. The hash is hashLen hex
-// digits.
+// version, the func-go version, the Go version Ferry runs with, the
+// invoke, shape and Handle's arity, and the relative path and content of
+// every file under the function's folder. It skips .git and .func folders
+// and the runner's own build and log folders when they lie inside. The
+// hash is hashLen hex digits.
 func (r *Runner) sourceHash(src source) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "ferry-runner\x00%s\x00%s\x00%s\x00%s\x00%s\x00",
-		generatorVersion, funcGoVersion, runtime.Version(), src.Invoke,
-		src.Shape)
+	fmt.Fprintf(h, "ferry-runner\x00%s\x00%s\x00%s\x00%s\x00%s\x00%d"+
+		"\x00", generatorVersion, funcGoVersion, runtime.Version(),
+		src.Invoke, src.Shape, src.HandleArgs)
+	if err := r.hashTree(h, src.Dir); err != nil {
+		return "", fmt.Errorf("hash sources: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:hashLen], nil
+}
 
-	err := filepath.WalkDir(src.Dir, func(path string, d fs.DirEntry,
+// hashTree writes the relative path and content of every file under dir
+// to h, skipping the folders skipDir names.
+func (r *Runner) hashTree(h io.Writer, dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry,
 		err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if path != src.Dir && r.skipDir(path, d.Name()) {
+			if path != dir && r.skipDir(path, d.Name()) {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		rel, err := filepath.Rel(src.Dir, path)
+		rel, err := filepath.Rel(dir, path)
 		if err != nil {
 			return err
 		}
 		return hashFile(h, path, filepath.ToSlash(rel), d)
 	})
-	if err != nil {
-		return "", fmt.Errorf("hash sources: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:hashLen], nil
 }
 
 // skipDir reports whether the folder at path is left out of a function's

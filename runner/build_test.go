@@ -145,6 +145,7 @@ func TestSourceHashFollowsContentNotNoise(t *testing.T) {
 func TestEditedFunctionIsRebuiltOnItsNextColdStart(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	f := project(t, "editable", staticHandle)
+	writeFiles(t, f.Dir, map[string]string{"handle.go": staticHandle})
 	r, logs := newRunner(t, Params{IdleTimeout: idle}, f)
 	if rep := mustSend(t, r, "editable", "test.ping", "v1"); rep.ceType !=
 		"test.static.reply" {

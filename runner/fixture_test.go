@@ -173,6 +173,161 @@ require example.com/lib v0.0.0
 replace example.com/lib => ../lib
 `
 
+// busyHandle is an instanced http function that counts the requests it
+// is serving at once. GET /?sleep=MS holds the request MS milliseconds and
+// answers with the pid, the requests in progress when it arrived
+// (concurrent, itself included), the most ever in progress (peak) and
+// BUSY_VERSION. /?die=1 makes its Alive report false from then on;
+// /?crash=1 exits the process after the sleep.
+const busyHandle = `package function
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+type Function struct {
+	mu        sync.Mutex
+	now, peak int
+	dead      bool
+}
+
+func New() *Function { return &Function{} }
+
+func (f *Function) Alive(ctx context.Context) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.dead, nil
+}
+
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f.mu.Lock()
+	f.now++
+	f.peak = max(f.peak, f.now)
+	now := f.now
+	f.dead = f.dead || q.Get("die") != ""
+	f.mu.Unlock()
+
+	ms, _ := strconv.Atoi(q.Get("sleep"))
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	if q.Get("crash") != "" {
+		os.Exit(3)
+	}
+
+	f.mu.Lock()
+	peak := f.peak
+	f.now--
+	f.mu.Unlock()
+	fmt.Fprintf(w, "{\"pid\":%d,\"concurrent\":%d,\"peak\":%d,"+
+		"\"version\":%q}", os.Getpid(), now, peak, version)
+}
+
+var version = "v1"
+`
+
+// envHandle is a static http function (kn func's static-http shape) that
+// answers with every variable of its environment whose name starts with
+// T_, as a JSON object.
+const envHandle = `package function
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+)
+
+func Handle(w http.ResponseWriter, r *http.Request) {
+	out := map[string]string{}
+	for _, kv := range os.Environ() {
+		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "T_") {
+			out[name] = value
+		}
+	}
+	json.NewEncoder(w).Encode(out)
+}
+`
+
+// httpGoMod is the go.mod of an http function that needs no module.
+const httpGoMod = "module function\n\ngo 1.26\n"
+
+// httpProject writes (once per package run) an http function project
+// named name with handle.go holding handle.
+func httpProject(t testing.TB, name, handle string) *funcyaml.Function {
+	t.Helper()
+	return projectOf(t, name, funcyaml.InvokeHTTP, map[string]string{
+		"go.mod":    httpGoMod,
+		"handle.go": handle,
+	})
+}
+
+// withScale returns a copy of f with scale min and max (-1: unset) and
+// container concurrency limit (0: none).
+func withScale(f *funcyaml.Function, minScale, maxScale,
+	limit int64) *funcyaml.Function {
+	c := *f
+	s := &funcyaml.Scale{}
+	if minScale >= 0 {
+		s.Min = &minScale
+	}
+	if maxScale >= 0 {
+		s.Max = &maxScale
+	}
+	c.Deploy.Options.Scale = s
+	if limit > 0 {
+		c.Deploy.Options.Resources = &funcyaml.Resources{
+			Limits: &funcyaml.ResourceLimits{Concurrency: &limit}}
+	}
+	return &c
+}
+
+// busyReply is what the busy function answers.
+type busyReply struct {
+	PID        int    `json:"pid"`
+	Concurrent int    `json:"concurrent"`
+	Peak       int    `json:"peak"`
+	Version    string `json:"version"`
+}
+
+// get sends GET path through the runner to the function name and decodes
+// its JSON answer into out; a non-200 answer is an error.
+func get(r *Runner, name, path string, out any) error {
+	rt, err := r.RoundTripper(name)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+name+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return json.Unmarshal(body, out)
+}
+
+// busy sends GET path to the busy-shaped function name.
+func busy(r *Runner, name, path string) (busyReply, error) {
+	var rep busyReply
+	err := get(r, name, path, &rep)
+	return rep, err
+}
+
 var (
 	projectsMu sync.Mutex
 	projects   = map[string]string{} // name → folder
@@ -181,7 +336,7 @@ var (
 // project writes (once per package run) a cloudevent function project
 // named name with handle.go holding handle, and returns it loaded from its
 // func.yaml.
-func project(t *testing.T, name, handle string) *funcyaml.Function {
+func project(t testing.TB, name, handle string) *funcyaml.Function {
 	t.Helper()
 	return projectOf(t, name, funcyaml.InvokeCloudEvent, map[string]string{
 		"go.mod":    testGoMod,
@@ -190,7 +345,7 @@ func project(t *testing.T, name, handle string) *funcyaml.Function {
 }
 
 // monoProject writes the mono function and the library beside it.
-func monoProject(t *testing.T) *funcyaml.Function {
+func monoProject(t testing.TB) *funcyaml.Function {
 	t.Helper()
 	projectsMu.Lock()
 	lib := filepath.Join(fixtures.root, "lib")
@@ -209,7 +364,7 @@ func monoProject(t *testing.T) *funcyaml.Function {
 // projectOf writes (once per package run) a function project named name
 // invoked by invoke, with files besides its func.yaml, runs `go mod tidy`
 // in it to make its go.sum, and returns it loaded from its func.yaml.
-func projectOf(t *testing.T, name, invoke string,
+func projectOf(t testing.TB, name, invoke string,
 	files map[string]string) *funcyaml.Function {
 	t.Helper()
 	projectsMu.Lock()
@@ -236,7 +391,7 @@ func projectOf(t *testing.T, name, invoke string,
 }
 
 // writeFiles writes files (name → content) into dir.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -250,7 +405,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 }
 
 // tidy runs `go mod tidy` in dir, as `kn func create` leaves a project.
-func tidy(t *testing.T, dir string) {
+func tidy(t testing.TB, dir string) {
 	t.Helper()
 	cmd := exec.Command("go", "mod", "tidy")
 	cmd.Dir = dir
@@ -302,7 +457,7 @@ func (b *logBuffer) records(msg string) []map[string]any {
 // newRunner returns a runner over fns with the shared build cache (unless
 // p sets BuildDir), a test log folder, and logs collected in the returned
 // buffer. It is closed when the test ends.
-func newRunner(t *testing.T, p Params,
+func newRunner(t testing.TB, p Params,
 	fns ...*funcyaml.Function) (*Runner, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
@@ -344,7 +499,7 @@ type reply struct {
 
 // send posts a binary-mode CloudEvent of type ceType through the runner to
 // the function name and returns the reply.
-func send(t *testing.T, r *Runner, name, ceType, id string) (reply, error) {
+func send(t testing.TB, r *Runner, name, ceType, id string) (reply, error) {
 	t.Helper()
 	rt, err := r.RoundTripper(name)
 	if err != nil {
@@ -386,7 +541,7 @@ func send(t *testing.T, r *Runner, name, ceType, id string) (reply, error) {
 }
 
 // mustSend is send that fails the test on error or a non-2xx status.
-func mustSend(t *testing.T, r *Runner, name, ceType, id string) reply {
+func mustSend(t testing.TB, r *Runner, name, ceType, id string) reply {
 	t.Helper()
 	rep, err := send(t, r, name, ceType, id)
 	if err != nil {
@@ -399,7 +554,7 @@ func mustSend(t *testing.T, r *Runner, name, ceType, id string) reply {
 }
 
 // statusOf returns the runner's status of the function name.
-func statusOf(t *testing.T, r *Runner, name string) FunctionStatus {
+func statusOf(t testing.TB, r *Runner, name string) FunctionStatus {
 	t.Helper()
 	for _, s := range r.Status() {
 		if s.Name == name {
@@ -411,7 +566,7 @@ func statusOf(t *testing.T, r *Runner, name string) FunctionStatus {
 }
 
 // waitFor polls cond every 10 ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string,
+func waitFor(t testing.TB, timeout time.Duration, what string,
 	cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

@@ -8,174 +8,273 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/ferryfn/ferry/funcyaml"
 )
 
-// function is the runner's state for one function: its build, its current
-// instance, and the requests in flight to it. It plays the part of a
-// Knative Service whose scale is 0 or 1.
+// Restarts of a failing function back off, so that a function that cannot
+// start (or crashes at once) does not spin.
+const (
+	// restartBackoffFirst is the wait after the first failed start or
+	// crash before the autoscaler starts another on its own; it doubles
+	// with each failure in a row, up to restartBackoffMax.
+	restartBackoffFirst = time.Second
+	restartBackoffMax   = 30 * time.Second
+	// crashLoopReset is how long an instance must stay up for the
+	// failures before it to be forgotten.
+	crashLoopReset = 10 * time.Second
+)
+
+// healthPaths are the endpoints an instance is probed on.
+type healthPaths struct {
+	readiness, liveness string
+}
+
+// function is the runner's state for one function: its instances, the
+// requests in flight to them and waiting for them, and what the autoscaler
+// needs to size them. It plays the part of a Knative Service with its
+// activator and autoscaler.
 type function struct {
-	r         *Runner
-	spec      *funcyaml.Function
-	dir       string   // absolute f.Dir
-	env       []string // NAME=value from run.envs
-	logPath   string
-	log       *slog.Logger
-	transport *http.Transport
+	r            *Runner
+	spec         *funcyaml.Function
+	name         string
+	dir          string // absolute spec.Dir
+	logPath      string
+	log          *slog.Logger
+	transport    *http.Transport
+	policy       scalePolicy
+	health       healthPaths
+	startTimeout time.Duration
+	watch        sourceWatch // used by the runner's watcher only
 
-	mu        sync.Mutex
-	closed    bool
-	current   *instance              // the ready instance, nil at zero
-	starting  *coldStart             // the start in progress, if any
-	live      map[*instance]struct{} // every process not yet reaped
-	inflight  int
-	starts    int
-	lastStart time.Duration
-	lastAt    time.Time
-	build     buildResult
+	mu         sync.Mutex
+	closed     bool
+	ready      []*instance            // taking requests, oldest first
+	starting   int                    // starts in progress
+	live       map[*instance]struct{} // every process not yet reaped
+	queue      waitQueue
+	inflight   int // on instances, draining ones included
+	arrivals   arrivalRate
+	window     scaleWindow
+	scaling    bool // the autoscaler loop runs
+	starts     int
+	coldStarts int
+	lastCold   time.Duration
+	lastColdAt time.Time
+	lastErr    error // of the last failed start, cleared by a good one
+	failures   int   // failed starts and crashes in a row
+	retryAt    time.Time
+	build      buildResult
 }
 
-// coldStart is one start of an instance, shared by every request that
-// finds the function at zero while it runs.
-type coldStart struct {
-	done chan struct{} // closed when inst or err is set
-	inst *instance
-	err  error
-}
-
-func newFunction(r *Runner, spec *funcyaml.Function, dir string,
-	env []string) *function {
-	return &function{
-		r:       r,
-		spec:    spec,
-		dir:     dir,
-		env:     env,
-		logPath: filepath.Join(r.logDir, spec.Name+".log"),
-		log:     r.log.With("function", spec.Name),
+func newFunction(r *Runner, spec *funcyaml.Function, dir string) *function {
+	f := &function{
+		r:            r,
+		spec:         spec,
+		name:         spec.Name,
+		dir:          dir,
+		logPath:      filepath.Join(r.logDir, spec.Name+".log"),
+		log:          r.log.With("function", spec.Name),
+		policy:       newScalePolicy(spec, r.maxScale),
+		health:       healthOf(spec),
+		startTimeout: r.startTimeout,
 		transport: &http.Transport{
 			Proxy:       nil, // loopback only, whatever HTTP_PROXY says
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			// Below func-go's 30 s server idle timeout, so that a
 			// connection the instance is about to close is not reused.
 			IdleConnTimeout:     25 * time.Second,
-			MaxIdleConnsPerHost: 16,
+			MaxIdleConnsPerHost: 64,
 			DisableCompression:  true, // pass bodies through as they are
 		},
 		live:  map[*instance]struct{}{},
 		build: buildResult{state: BuildPending},
 	}
+	if t := spec.Run.StartTimeout; t > 0 {
+		f.startTimeout = t.Duration()
+	}
+	f.window = newScaleWindow(r.idleTimeout, f.policy.max)
+	return f
+}
+
+// healthOf returns the health endpoints func.yaml names, or func-go's.
+func healthOf(spec *funcyaml.Function) healthPaths {
+	h := healthPaths{readinessPathDefault, livenessPathDefault}
+	if p := spec.Deploy.HealthEndpoints.Readiness; p != "" {
+		h.readiness = p
+	}
+	if p := spec.Deploy.HealthEndpoints.Liveness; p != "" {
+		h.liveness = p
+	}
+	return h
 }
 
 // acquire returns a ready instance with one more request counted in flight
-// on it, starting one if the function is at zero. Requests that arrive
-// while an instance starts wait for that same start. The start does not
-// depend on ctx: when ctx ends, this request stops waiting, and the start
-// goes on for the others.
+// on it. When no instance has a free slot (none runs, or every one carries
+// its container concurrency), the request waits in the queue, first come
+// first served, until a slot frees or a new instance is ready, or ctx
+// ends. Either way the autoscaler sees the request at once and starts
+// instances if the demand calls for more.
 func (f *function) acquire(ctx context.Context) (*instance, error) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if inst := f.current; inst != nil && !inst.exited() {
-		f.hold(inst)
-		f.mu.Unlock()
-		return inst, nil
+	now := time.Now()
+	f.arrivals.add(now)
+	if f.queue.len() == 0 {
+		if inst := f.pickLocked(); inst != nil {
+			f.holdLocked(inst)
+			f.scaleUpLocked(now, true)
+			f.mu.Unlock()
+			return inst, nil
+		}
 	}
-	st := f.starting
-	if st == nil {
-		st = &coldStart{done: make(chan struct{})}
-		f.starting = st
-		f.r.wg.Add(1)
-		go f.coldStart(st)
-	}
+	w := f.queue.push()
+	f.scaleUpLocked(now, true)
 	f.mu.Unlock()
 
 	select {
-	case <-st.done:
+	case g := <-w.ch:
+		return g.inst, g.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("function %s: waiting for a cold start: %w",
-			f.spec.Name, ctx.Err())
 	}
-	if st.err != nil {
-		return nil, st.err
-	}
-
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return nil, ErrClosed
+	removed := f.queue.remove(w)
+	f.mu.Unlock()
+	if !removed { // granted meanwhile: give the slot back
+		if g := <-w.ch; g.inst != nil {
+			f.release(g.inst)
+		}
 	}
-	if f.current != st.inst || st.inst.exited() {
-		return nil, fmt.Errorf("function %s: instance (pid %d) exited "+
-			"right after it started", f.spec.Name, st.inst.pid)
-	}
-	f.hold(st.inst)
-	return st.inst, nil
+	return nil, fmt.Errorf("function %s: waiting for an instance: %w",
+		f.name, ctx.Err())
 }
 
-// hold counts one more request in flight on inst and cancels its idle
-// timer. f.mu must be held.
-func (f *function) hold(inst *instance) {
+// pickLocked returns the ready instance with the fewest requests in
+// flight (the oldest of equals) that is below the container concurrency,
+// or nil. f.mu must be held.
+func (f *function) pickLocked() *instance {
+	var best *instance
+	for _, inst := range f.ready {
+		if f.policy.limit > 0 && inst.inflight >= f.policy.limit {
+			continue
+		}
+		if best == nil || inst.inflight < best.inflight {
+			best = inst
+		}
+	}
+	return best
+}
+
+// holdLocked counts one more request in flight on inst. f.mu must be held.
+func (f *function) holdLocked(inst *instance) {
 	inst.inflight++
 	f.inflight++
-	inst.idleSeq++
-	if inst.idleTimer != nil {
-		inst.idleTimer.Stop()
-		inst.idleTimer = nil
-	}
 }
 
-// release ends one request in flight on inst; the last one to end starts
-// the idle timer.
+// release ends one request in flight on inst. Its slot goes to the first
+// waiting request; a draining instance whose last request ended is
+// stopped.
 func (f *function) release(inst *instance) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	now := time.Now()
+	f.observeLocked(now) // the demand as it was, for the window
 	inst.inflight--
 	f.inflight--
-	if inst.inflight == 0 && f.current == inst && !f.closed {
-		f.armIdle(inst)
+	switch inst.state {
+	case stateReady:
+		f.dispatchLocked()
+	case stateDraining:
+		if inst.inflight == 0 {
+			f.stopLocked(inst)
+		}
 	}
 }
 
-// armIdle starts inst's idle timer: when it fires with nothing in flight,
-// the instance is stopped. f.mu must be held.
-func (f *function) armIdle(inst *instance) {
-	inst.idleSeq++
-	seq := inst.idleSeq
-	if inst.idleTimer != nil {
-		inst.idleTimer.Stop()
+// dispatchLocked hands free slots to waiting requests, in order. f.mu must
+// be held.
+func (f *function) dispatchLocked() {
+	for f.queue.len() > 0 {
+		inst := f.pickLocked()
+		if inst == nil {
+			return
+		}
+		f.holdLocked(inst)
+		f.queue.pop().ch <- grant{inst: inst}
 	}
-	inst.idleTimer = time.AfterFunc(f.r.idleTimeout, func() {
-		f.idle(inst, seq)
-	})
 }
 
-// idle scales the function to zero if inst is still current and nothing
-// has been in flight on it since the timer numbered seq was armed.
-func (f *function) idle(inst *instance, seq uint64) {
-	f.mu.Lock()
-	if f.current != inst || inst.idleSeq != seq || inst.inflight > 0 {
-		f.mu.Unlock()
+// demandLocked is the current value of the function's metric: requests in
+// flight and waiting (concurrency) or arrivals per second (rps). f.mu must
+// be held.
+func (f *function) demandLocked(now time.Time) float64 {
+	if f.policy.metric == metricRPS {
+		return f.arrivals.perSecond(now)
+	}
+	return float64(f.inflight + f.queue.len())
+}
+
+// wantLocked is how many instances the demand at now calls for; at least
+// one while a request waits. f.mu must be held.
+func (f *function) wantLocked(now time.Time) int {
+	want := f.policy.desired(f.demandLocked(now))
+	if want == 0 && f.queue.len() > 0 {
+		want = 1
+	}
+	return want
+}
+
+// observeLocked records the instances wanted now in the scale-down window.
+// f.mu must be held.
+func (f *function) observeLocked(now time.Time) int {
+	want := f.wantLocked(now)
+	f.window.observe(now, want)
+	return want
+}
+
+// scaleUpLocked starts as many instances as the demand wants beyond those
+// ready or starting. After failures it waits out the backoff, except for a
+// request that finds the function with nothing ready or starting
+// (onRequest): that one always gets a start, as a cold start. f.mu must be
+// held.
+func (f *function) scaleUpLocked(now time.Time, onRequest bool) {
+	if f.closed {
 		return
 	}
-	f.current = nil
-	inst.stopping = true
-	f.mu.Unlock()
-
-	start := time.Now()
-	inst.stop(f.r.stopGrace)
-	f.log.Info("scaled to zero", "pid", inst.pid, "addr", inst.addr,
-		"idle", f.r.idleTimeout, "duration", time.Since(start))
+	want := f.observeLocked(now)
+	have := len(f.ready) + f.starting
+	if have >= want {
+		return
+	}
+	coldRequest := onRequest && have == 0 && f.queue.len() > 0
+	if f.failures > 0 && now.Before(f.retryAt) && !coldRequest {
+		return
+	}
+	for range want - have {
+		f.startLocked(nil)
+	}
 }
 
-// coldStart runs st: it builds the function if its build is not up to
-// date, starts a process and waits for its readiness, then makes it the
-// current instance.
-func (f *function) coldStart(st *coldStart) {
+// startLocked begins the start of one instance in the background; done,
+// if not nil, receives its outcome. f.mu must be held and f not closed.
+func (f *function) startLocked(done chan<- error) {
+	cold := len(f.ready) == 0
+	f.starting++
+	f.ensureAutoscalerLocked()
+	f.r.wg.Add(1) // under f.mu, before Close marks f closed
+	go f.start(cold, done)
+}
+
+// start makes one ready instance and puts it in service: it builds the
+// function if its build is not up to date, resolves its environment,
+// starts the process and waits for its readiness.
+func (f *function) start(cold bool, done chan<- error) {
 	defer f.r.wg.Done()
 
 	begin := time.Now()
@@ -183,97 +282,162 @@ func (f *function) coldStart(st *coldStart) {
 	took := time.Since(begin)
 
 	f.mu.Lock()
-	f.starting = nil
+	f.starting--
 	if err == nil && f.closed {
-		inst.stopping = true
+		inst.state = stateStopping
 		go inst.stop(f.r.stopGrace)
-		inst, err = nil, ErrClosed
+		err = ErrClosed
 	}
 	if err == nil {
-		f.current = inst
-		inst.served = true
-		f.starts++
-		f.lastStart, f.lastAt = took, begin
-		f.armIdle(inst)
+		f.serveLocked(inst, cold, begin, took)
+	} else {
+		f.startFailedLocked(err)
 	}
-	st.inst, st.err = inst, err
-	close(st.done)
 	f.mu.Unlock()
 
 	switch {
-	case errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled):
-		f.log.Debug("cold start abandoned", "err", err)
+	case errors.Is(err, ErrClosed):
+		f.log.Debug("start abandoned", "err", err)
 	case err != nil:
-		f.log.Error("cold start failed", "duration", took, "err", err)
-	default:
+		f.log.Error("start failed", "cold", cold, "duration", took,
+			"err", err)
+	case cold:
 		f.log.Info("cold start", "pid", inst.pid, "addr", inst.addr,
-			"duration", took)
+			"revision", inst.revision, "duration", took)
+	default:
+		f.log.Info("scaled up", "pid", inst.pid, "addr", inst.addr,
+			"revision", inst.revision, "duration", took,
+			"instances", f.instances())
+	}
+	if done != nil {
+		done <- err
 	}
 }
 
-// startInstance makes one ready instance.
+// serveLocked puts the ready inst in service and hands it waiting
+// requests. f.mu must be held.
+func (f *function) serveLocked(inst *instance, cold bool, begin time.Time,
+	took time.Duration) {
+	inst.state = stateReady
+	inst.readyAt = time.Now()
+	f.ready = append(f.ready, inst)
+	f.starts++
+	if cold {
+		f.coldStarts++
+		f.lastCold, f.lastColdAt = took, begin
+	}
+	f.lastErr = nil
+	f.dispatchLocked()
+	f.r.wg.Add(1)
+	go f.watchLiveness(inst, f.r.livenessInterval)
+}
+
+// startFailedLocked records a failed start. When nothing is left that
+// could serve the waiting requests, they fail with err: the Broker's
+// delivery spec retries them. f.mu must be held.
+func (f *function) startFailedLocked(err error) {
+	if errors.Is(err, ErrClosed) {
+		f.queue.failAll(ErrClosed)
+		return
+	}
+	f.lastErr = err
+	f.noteFailureLocked(time.Now())
+	if len(f.ready) == 0 && f.starting == 0 {
+		f.queue.failAll(err)
+	}
+}
+
+// noteFailureLocked counts a failed start or a crash and sets the backoff
+// before the autoscaler starts another on its own. f.mu must be held.
+func (f *function) noteFailureLocked(now time.Time) {
+	f.failures++
+	wait := restartBackoffFirst << min(f.failures-1, 5)
+	f.retryAt = now.Add(min(wait, restartBackoffMax))
+}
+
+// startInstance makes one ready instance, not yet in service.
 func (f *function) startInstance() (*instance, error) {
-	binary, err := f.r.buildFunction(f.r.ctx, f, false)
+	b, err := f.r.buildFunction(f.r.ctx, f, false)
 	if err != nil && f.r.ctx.Err() != nil {
 		return nil, ErrClosed // the build was cut short by Close
 	}
 	if err != nil {
 		return nil, err
 	}
-
-	inst, err := spawn(f.spec.Name, binary, f.dir, f.env, f.logPath)
+	env, err := f.environment()
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", f.spec.Name, err)
+		return nil, fmt.Errorf("%w: %w", ErrStartFailed, err)
 	}
-	f.track(inst)
+
+	inst, err := spawn(f.name, b.binary, f.dir, env, f.logPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: start %s: %w", ErrStartFailed, f.name,
+			err)
+	}
+	inst.revision = b.hash
+	if !f.track(inst) {
+		return nil, ErrClosed
+	}
 	f.log.Debug("instance started", "pid", inst.pid, "addr", inst.addr)
 
-	err = inst.waitReady(f.r.ctx, f.r.startTimeout)
+	err = inst.waitReady(f.r.ctx, f.health.readiness, f.startTimeout)
 	if err != nil {
 		f.mu.Lock()
-		inst.stopping = true
+		inst.state = stateStopping
 		f.mu.Unlock()
 		inst.stop(f.r.stopGrace)
 		if errors.Is(err, context.Canceled) {
 			return nil, ErrClosed
 		}
-		return nil, fmt.Errorf("start %s (pid %d): %w", f.spec.Name,
-			inst.pid, err)
+		return nil, fmt.Errorf("%w: %s (pid %d): %w", ErrStartFailed,
+			f.name, inst.pid, err)
 	}
 	return inst, nil
 }
 
 // track records inst as live until its process is reaped, and then
-// forgets it. An instance that served and exited without being asked to
-// crashed: the function is at zero and the next request starts a new one.
-func (f *function) track(inst *instance) {
+// forgets it; it reports false, having killed inst, when f is closed. An
+// instance that exits while ready or draining crashed: requests in flight
+// on it fail, and one is started in its place if the demand or min scale
+// calls for it.
+func (f *function) track(inst *instance) bool {
 	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		inst.kill()
+		<-inst.done
+		return false
+	}
 	f.live[inst] = struct{}{}
+	f.r.wg.Add(1)
 	f.mu.Unlock()
 
-	f.r.wg.Add(1) // the cold start holds the group: Add cannot race Wait
 	go func() {
 		defer f.r.wg.Done()
 		<-inst.done
 
 		f.mu.Lock()
 		delete(f.live, inst)
-		if f.current == inst {
-			f.current = nil
+		state := inst.state
+		crashed := state == stateReady || state == stateDraining
+		if crashed {
+			f.removeLocked(inst)
+			inst.state = stateStopping
+			f.lastErr = fmt.Errorf("instance (pid %d) exited: %v",
+				inst.pid, inst.exitErr)
+			now := time.Now()
+			f.noteFailureLocked(now)
+			f.scaleUpLocked(now, false)
 		}
-		if inst.idleTimer != nil {
-			inst.idleTimer.Stop()
-		}
-		stopping := inst.stopping
-		crashed := inst.served && !stopping
 		f.mu.Unlock()
 		f.transport.CloseIdleConnections()
 
 		switch {
 		case crashed:
 			f.log.Warn("instance exited", "pid", inst.pid,
-				"addr", inst.addr, "err", inst.exitErr)
-		case stopping:
+				"addr", inst.addr, "state", state.String(),
+				"err", inst.exitErr)
+		case state == stateStopping:
 			f.log.Debug("instance stopped", "pid", inst.pid,
 				"err", inst.exitErr)
 		default:
@@ -281,35 +445,74 @@ func (f *function) track(inst *instance) {
 				"err", inst.exitErr)
 		}
 	}()
+	return true
 }
 
-// discard takes inst out of service because it could not be reached: the
-// process is stopped, and the next request starts another.
-func (f *function) discard(inst *instance) {
-	f.mu.Lock()
-	if f.current == inst {
-		f.current = nil
+// removeLocked takes inst out of the ready list. f.mu must be held.
+func (f *function) removeLocked(inst *instance) {
+	if i := slices.Index(f.ready, inst); i >= 0 {
+		f.ready = slices.Delete(f.ready, i, i+1)
 	}
-	inst.stopping = true
-	f.mu.Unlock()
+}
 
-	f.log.Warn("instance unreachable, replacing it", "pid", inst.pid,
-		"addr", inst.addr)
+// stopLocked takes inst out of service and stops it in the background
+// (SIGTERM, SIGKILL after the grace period). f.mu must be held.
+func (f *function) stopLocked(inst *instance) {
+	f.removeLocked(inst)
+	inst.state = stateStopping
 	go inst.stop(f.r.stopGrace)
 }
 
-// close takes the function out of service and stops all its processes; it
-// does not wait for them.
+// drainLocked takes inst out of rotation: it gets no new request and is
+// stopped once those in flight end. f.mu must be held.
+func (f *function) drainLocked(inst *instance) {
+	f.removeLocked(inst)
+	inst.state = stateDraining
+	if inst.inflight == 0 {
+		f.stopLocked(inst)
+	}
+}
+
+// replace stops inst, which failed its liveness probe or could not be
+// reached, and starts another if the demand or min scale calls for it.
+// Requests in flight on it fail; the Broker's delivery spec retries them.
+func (f *function) replace(inst *instance, why error) {
+	f.mu.Lock()
+	if inst.state == stateStopping {
+		f.mu.Unlock()
+		return
+	}
+	f.stopLocked(inst)
+	f.lastErr = fmt.Errorf("instance (pid %d) replaced: %w", inst.pid, why)
+	f.scaleUpLocked(time.Now(), false)
+	f.mu.Unlock()
+
+	f.log.Warn("replacing instance", "pid", inst.pid, "addr", inst.addr,
+		"err", why)
+}
+
+// discard replaces inst, which a request could not connect to.
+func (f *function) discard(inst *instance) {
+	f.replace(inst, errors.New("connection refused"))
+}
+
+// instances is how many instances are ready.
+func (f *function) instances() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.ready)
+}
+
+// close takes the function out of service, fails the waiting requests with
+// ErrClosed and stops all its processes; it does not wait for them.
 func (f *function) close() {
 	f.mu.Lock()
 	f.closed = true
-	f.current = nil
+	f.ready = nil
+	f.queue.failAll(ErrClosed)
 	live := make([]*instance, 0, len(f.live))
 	for inst := range f.live {
-		inst.stopping = true
-		if inst.idleTimer != nil {
-			inst.idleTimer.Stop()
-		}
+		inst.state = stateStopping
 		live = append(live, inst)
 	}
 	f.mu.Unlock()
@@ -326,27 +529,6 @@ func (f *function) kill() {
 	for inst := range f.live {
 		inst.kill()
 	}
-}
-
-// status returns a snapshot of the function.
-func (f *function) status() FunctionStatus {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := FunctionStatus{
-		Name:            f.spec.Name,
-		InFlight:        f.inflight,
-		ColdStarts:      f.starts,
-		LastColdStart:   f.lastStart,
-		LastColdStartAt: f.lastAt,
-		Build:           f.build.state,
-	}
-	if f.current != nil {
-		s.Instances = 1
-	}
-	if f.build.state == BuildFailed && f.build.err != nil {
-		s.BuildError = f.build.err.Error()
-	}
-	return s
 }
 
 // lastBuild returns the outcome of the function's last build.
@@ -369,4 +551,21 @@ func (f *function) buildDone(b buildResult) error {
 	defer f.mu.Unlock()
 	f.build = b
 	return b.err
+}
+
+// warm starts the instances the function's min scale wants beyond those
+// ready or starting; done receives the outcome of each of the n starts.
+func (f *function) warm() (done chan error, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n = f.policy.min - len(f.ready) - f.starting
+	if n <= 0 || f.closed {
+		return nil, 0
+	}
+	done = make(chan error, n)
+	f.window.observe(time.Now(), f.policy.min)
+	for range n {
+		f.startLocked(done)
+	}
+	return done, n
 }

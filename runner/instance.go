@@ -17,8 +17,12 @@ import (
 )
 
 const (
-	// readinessPath is func-go's readiness endpoint.
-	readinessPath = "/health/readiness"
+	// readinessPathDefault is func-go's readiness endpoint, probed unless
+	// func.yaml's deploy.healthEndpoints.readiness names another.
+	readinessPathDefault = "/health/readiness"
+	// livenessPathDefault is func-go's liveness endpoint, probed unless
+	// deploy.healthEndpoints.liveness names another.
+	livenessPathDefault = "/health/liveness"
 	// readinessInterval is how often a starting instance is probed.
 	readinessInterval = 5 * time.Millisecond
 	// readinessProbeTimeout bounds one probe, so that an instance that
@@ -30,23 +34,50 @@ const (
 	logTailBytes = 16 << 10
 )
 
+// instanceState is where an instance is in its life.
+type instanceState int
+
+const (
+	// stateStarting: the process runs and is probed for readiness.
+	stateStarting instanceState = iota
+	// stateReady: it takes requests.
+	stateReady
+	// stateDraining: it takes no new requests and is stopped once those
+	// in flight end (scaled down, or replaced by a new build).
+	stateDraining
+	// stateStopping: it was sent SIGTERM, or is about to be.
+	stateStopping
+)
+
+func (s instanceState) String() string {
+	switch s {
+	case stateStarting:
+		return "starting"
+	case stateReady:
+		return "ready"
+	case stateDraining:
+		return "draining"
+	}
+	return "stopping"
+}
+
 // instance is one process of a function: func-go's service listening on a
 // loopback port.
 type instance struct {
-	pid     int
-	addr    string // host:port on 127.0.0.1
-	logPath string
-	logFrom int64 // size of the log when the process started
+	pid       int
+	addr      string // host:port on 127.0.0.1
+	logPath   string
+	logFrom   int64  // size of the log when the process started
+	revision  string // content hash of the build it runs
+	startedAt time.Time
 
 	done    chan struct{} // closed once the process has exited and been reaped
 	exitErr error         // the process's exit status; set before done closes
 
 	// Guarded by the owning function's mu.
-	inflight  int
-	idleTimer *time.Timer
-	idleSeq   uint64 // bumped to cancel a pending idle timer
-	stopping  bool   // the runner asked it to stop: its exit is no crash
-	served    bool   // it became ready and was made the current instance
+	state    instanceState
+	inflight int
+	readyAt  time.Time
 }
 
 // spawn starts binary, the build of function name, in dir with env,
@@ -94,11 +125,12 @@ func spawn(name, binary, dir string, env []string,
 	}
 
 	inst := &instance{
-		pid:     cmd.Process.Pid,
-		addr:    addr,
-		logPath: logPath,
-		logFrom: info.Size(),
-		done:    make(chan struct{}),
+		pid:       cmd.Process.Pid,
+		addr:      addr,
+		logPath:   logPath,
+		logFrom:   info.Size(),
+		startedAt: time.Now(),
+		done:      make(chan struct{}),
 	}
 	go func() {
 		inst.exitErr = cmd.Wait()
@@ -130,11 +162,12 @@ func (i *instance) exited() bool {
 	}
 }
 
-// waitReady probes GET /health/readiness every readinessInterval until it
-// answers 200 OK. It fails, with the last lines of the instance's log, when
-// the process exits first or timeout passes; it fails with ctx's error when
-// ctx ends first.
-func (i *instance) waitReady(ctx context.Context, timeout time.Duration) error {
+// waitReady probes GET path (the readiness endpoint) every
+// readinessInterval until it answers 200 OK. It fails, with the last lines
+// of the instance's log, when the process exits first or timeout passes;
+// it fails with ctx's error when ctx ends first.
+func (i *instance) waitReady(ctx context.Context, path string,
+	timeout time.Duration) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(readinessInterval)
@@ -143,7 +176,7 @@ func (i *instance) waitReady(ctx context.Context, timeout time.Duration) error {
 		Timeout:   readinessProbeTimeout,
 		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
 	}
-	url := "http://" + i.addr + readinessPath
+	url := "http://" + i.addr + path
 
 	for {
 		if i.probe(ctx, probe, url) {

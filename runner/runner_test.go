@@ -171,7 +171,8 @@ func TestCrashedInstanceIsReplacedOnNextRequest(t *testing.T) {
 		t.Fatalf("request that crashes the function: %+v, want an error", rep)
 	}
 	waitFor(t, 2*time.Second, "gone", func() bool {
-		return processGone(first.PID)
+		return processGone(first.PID) &&
+			statusOf(t, r, "echo").Instances == 0
 	})
 
 	next := mustSend(t, r, "echo", "test.ping", "k3")
@@ -288,10 +289,11 @@ func TestNewRejectsWhatItCannotRun(t *testing.T) {
 		want []string
 	}{
 		{
-			name: "env template",
+			name: "secret without its file",
 			p: Params{Functions: []*funcyaml.Function{
 				withEnv(echo, "API_KEY", "{{ secret:keys:api }}")}},
-			want: []string{"echo", "API_KEY", "not supported"},
+			want: []string{"echo", "API_KEY", "keys/api",
+				"no such file"},
 		},
 		{
 			name: "same name twice",
@@ -307,6 +309,7 @@ func TestNewRejectsWhatItCannotRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.p.BuildDir, tt.p.LogDir = t.TempDir(), t.TempDir()
+			tt.p.SecretsDir = t.TempDir()
 			_, err := New(tt.p)
 			if err == nil {
 				t.Fatalf("New: no error, want one saying %q", tt.want)

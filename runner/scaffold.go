@@ -28,7 +28,7 @@ const (
 
 	// generatorVersion changes whenever the generated files change, so
 	// that builds made by an older runner are not taken as up to date.
-	generatorVersion = "1"
+	generatorVersion = "2"
 
 	// buildModulePrefix is the module path of a generated build module;
 	// the function's name completes it.
@@ -52,6 +52,10 @@ type source struct {
 	Invoke string // funcyaml.InvokeHTTP or funcyaml.InvokeCloudEvent
 	Mod    goMod
 	Shape  string
+	// HandleArgs is how many parameters a static function's Handle takes:
+	// an http one takes (w, r), as kn func's static-http template has it,
+	// or (ctx, w, r), func-go's older form.
+	HandleArgs int
 }
 
 // readSource reads the go.mod and detects the shape of the function in the
@@ -69,22 +73,37 @@ func readSource(dir, invoke string) (source, error) {
 	if err != nil {
 		return source{}, err
 	}
-	shape, err := detectShape(dir)
+	pkg, err := inspectPackage(dir)
 	if err != nil {
 		return source{}, err
 	}
-	return source{Dir: dir, Invoke: invoke, Mod: mod, Shape: shape}, nil
+	return source{Dir: dir, Invoke: invoke, Mod: mod, Shape: pkg.shape,
+		HandleArgs: pkg.handleArgs}, nil
 }
 
-// detectShape parses the package's non-test .go files in dir (those the
-// current platform's build constraints select) and tells its shape: a
+// detectShape tells the shape of the function package in dir; see
+// inspectPackage.
+func detectShape(dir string) (string, error) {
+	pkg, err := inspectPackage(dir)
+	return pkg.shape, err
+}
+
+// packageShape is what the scaffolding needs of a function's package.
+type packageShape struct {
+	shape      string
+	handleArgs int // parameters of the package-level Handle, if any
+}
+
+// inspectPackage parses the package's non-test .go files in dir (those
+// the current platform's build constraints select) and tells its shape: a
 // package-level `func New` makes it instanced, else a package-level
 // `func Handle` makes it static. A syntax error is reported as the
 // compiler would, with its position.
-func detectShape(dir string) (string, error) {
+func inspectPackage(dir string) (packageShape, error) {
+	var pkg packageShape
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", fmt.Errorf("read function folder: %w", err)
+		return pkg, fmt.Errorf("read function folder: %w", err)
 	}
 
 	fset := token.NewFileSet()
@@ -101,10 +120,10 @@ func detectShape(dir string) (string, error) {
 		file, err := parser.ParseFile(fset, filepath.Join(dir, name), nil,
 			parser.SkipObjectResolution)
 		if err != nil {
-			return "", err
+			return pkg, err
 		}
 		if file.Name.Name == "main" {
-			return "", fmt.Errorf("%s: package main cannot be imported by "+
+			return pkg, fmt.Errorf("%s: package main cannot be imported by "+
 				"the scaffolding; a function's package is a library "+
 				"(kn func uses package function)", name)
 		}
@@ -115,19 +134,24 @@ func detectShape(dir string) (string, error) {
 				continue
 			}
 			hasNew = hasNew || fd.Name.Name == "New"
-			hasHandle = hasHandle || fd.Name.Name == "Handle"
+			if fd.Name.Name == "Handle" {
+				hasHandle = true
+				pkg.handleArgs = fd.Type.Params.NumFields()
+			}
 		}
 	}
 
 	switch {
 	case files == 0:
-		return "", fmt.Errorf("no Go source files in %s", dir)
+		return pkg, fmt.Errorf("no Go source files in %s", dir)
 	case hasNew:
-		return shapeInstanced, nil
+		pkg.shape = shapeInstanced
+		return pkg, nil
 	case hasHandle:
-		return shapeStatic, nil
+		pkg.shape = shapeStatic
+		return pkg, nil
 	}
-	return "", fmt.Errorf("%s: the package has neither func New "+
+	return pkg, fmt.Errorf("%s: the package has neither func New "+
 		"(instanced function) nor func Handle (static function)", dir)
 }
 
@@ -179,6 +203,9 @@ package main
 
 import (
 	"fmt"
+{{- if .Adapter}}
+	"net/http"
+{{- end}}
 	"os"
 
 	{{.RuntimeAlias}} "{{.RuntimeImport}}"
@@ -186,6 +213,12 @@ import (
 	f "{{.Module}}"
 )
 
+{{if .Adapter}}
+// handler gives a static Handle(w, r) the Handle method func-go starts.
+type handler func(http.ResponseWriter, *http.Request)
+
+func (h handler) Handle(w http.ResponseWriter, r *http.Request) { h(w, r) }
+{{end}}
 func main() {
 	if err := {{.RuntimeAlias}}.Start({{.Instance}}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -199,6 +232,7 @@ func main() {
 func buildMain(name string, src source) ([]byte, error) {
 	data := struct {
 		Name, RuntimeAlias, RuntimeImport, Module, Instance string
+		Adapter                                             bool
 	}{Name: name, Module: src.Mod.Module}
 
 	data.RuntimeAlias, data.RuntimeImport = "fn", funcGoModule+"/http"
@@ -207,7 +241,11 @@ func buildMain(name string, src source) ([]byte, error) {
 			funcGoModule+"/cloudevents"
 	}
 	data.Instance = "f.New()"
-	if src.Shape == shapeStatic {
+	switch {
+	case src.Shape == shapeStatic && src.Invoke != funcyaml.InvokeCloudEvent &&
+		src.HandleArgs == 2:
+		data.Instance, data.Adapter = "handler(f.Handle)", true
+	case src.Shape == shapeStatic:
 		data.Instance = data.RuntimeAlias +
 			".DefaultHandler{Handler: f.Handle}"
 	}

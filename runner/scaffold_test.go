@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,23 +98,30 @@ func TestDetectShape(t *testing.T) {
 func TestBuildMainStartsTheShapeWithTheInvokesRuntime(t *testing.T) {
 	tests := []struct {
 		invoke, shape string
+		args          int
 		want          []string
 	}{
-		{funcyaml.InvokeCloudEvent, shapeInstanced, []string{
+		{funcyaml.InvokeCloudEvent, shapeInstanced, 0, []string{
 			`ce "knative.dev/func-go/cloudevents"`, "ce.Start(f.New())"}},
-		{funcyaml.InvokeCloudEvent, shapeStatic, []string{
+		{funcyaml.InvokeCloudEvent, shapeStatic, 2, []string{
 			`ce "knative.dev/func-go/cloudevents"`,
 			"ce.Start(ce.DefaultHandler{Handler: f.Handle})"}},
-		{funcyaml.InvokeHTTP, shapeInstanced, []string{
+		{funcyaml.InvokeHTTP, shapeInstanced, 0, []string{
 			`fn "knative.dev/func-go/http"`, "fn.Start(f.New())"}},
-		{funcyaml.InvokeHTTP, shapeStatic, []string{
+		{funcyaml.InvokeHTTP, shapeStatic, 3, []string{
 			`fn "knative.dev/func-go/http"`,
 			"fn.Start(fn.DefaultHandler{Handler: f.Handle})"}},
+		// kn func's static-http template: Handle(w, r).
+		{funcyaml.InvokeHTTP, shapeStatic, 2, []string{
+			`fn "knative.dev/func-go/http"`, `"net/http"`,
+			"type handler func(http.ResponseWriter, *http.Request)",
+			"fn.Start(handler(f.Handle))"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.invoke+"/"+tt.shape, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s/%d", tt.invoke, tt.shape, tt.args), func(
+			t *testing.T) {
 			src := source{Invoke: tt.invoke, Shape: tt.shape,
-				Mod: goMod{Module: "example.com/fn"}}
+				HandleArgs: tt.args, Mod: goMod{Module: "example.com/fn"}}
 			out, err := buildMain("echo", src)
 			if err != nil {
 				t.Fatal(err)

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 )
 
 // transport is the http.RoundTripper of one function.
@@ -19,11 +21,14 @@ type transport struct {
 // is closed.
 //
 // A request that could not even connect (the instance died a moment ago,
-// before the runner noticed) is sent once more to a fresh instance, if its
-// body can be read again (no body, or req.GetBody set, as http.NewRequest
-// does for in-memory bodies): nothing of it reached the function. A request
-// that fails after it was sent is not retried here; the Broker's delivery
-// spec decides.
+// before the runner noticed) is sent once more to another instance, if
+// its body can be read again (no body, or req.GetBody set, as
+// http.NewRequest does for in-memory bodies) and no connection was ever
+// had for it: nothing of it reached the function. (http.Transport itself
+// sends an idempotent request again after a reused connection breaks; the
+// dial that fails then is not taken as a request that never arrived.) A
+// request that fails after it was sent is not retried here; the Broker's
+// delivery spec decides.
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.send(req, req.Body)
 	var dial *dialError
@@ -73,7 +78,11 @@ func (t transport) send(req *http.Request, body io.ReadCloser) (
 		return nil, err
 	}
 
-	out := req.Clone(req.Context()) // a RoundTripper must not modify req
+	var connected atomic.Bool
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	})
+	out := req.Clone(ctx) // a RoundTripper must not modify req
 	out.URL.Scheme = "http"
 	out.URL.Host = inst.addr
 	out.Body = body
@@ -83,7 +92,7 @@ func (t transport) send(req *http.Request, body io.ReadCloser) (
 		err = fmt.Errorf("function %s (pid %d): %w", f.spec.Name, inst.pid,
 			err)
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
+		if errors.As(err, &op) && op.Op == "dial" && !connected.Load() {
 			return nil, &dialError{inst: inst, err: err}
 		}
 		return nil, err

@@ -6,6 +6,10 @@
 //	ferry dispatch  deliver events to functions from RabbitMQ, tasks in Redis
 //	ferry send   post a file as a CloudEvent, optionally wait for its result
 //	ferry validate  check config/ manifests and func.yaml files before a deploy
+//	ferry render    write the functions' Knative manifests to config/functions
+//	ferry images    build the OCI images of the functions and the ingress
+//	ferry status    show the functions of a running ferry dev
+//	ferry logs      print a function's output under ferry dev
 //
 // Run `ferry <command> -h` for a command's flags.
 package main
@@ -26,6 +30,10 @@ Usage:
   ferry dispatch [flags]    deliver events to functions, on RabbitMQ and Redis
   ferry send [flags] FILE   post FILE as a CloudEvent (- for stdin)
   ferry validate [flags]    check config/ and functions/ as a cluster would
+  ferry render [flags]      write config/functions/ from each func.yaml
+  ferry images [flags] [NAME...]  build OCI images into bin/images/
+  ferry status [flags]      show the functions of a running ferry dev
+  ferry logs [flags] FUNCTION  print a function's log (-f to follow)
 
 Run 'ferry <command> -h' for its flags.
 `
@@ -50,6 +58,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSend(args[1:], stdout, stderr)
 	case "validate":
 		return runValidate(args[1:], stdout, stderr)
+	case "render":
+		return runRender(args[1:], stdout, stderr)
+	case "images":
+		return runImages(args[1:], stdout, stderr)
+	case "status":
+		return runStatus(args[1:], stdout, stderr)
+	case "logs":
+		return runLogs(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

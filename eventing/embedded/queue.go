@@ -276,9 +276,14 @@ func (q *Queue) Retry(ctx context.Context, d eventing.Delivery,
 	when time.Time) error {
 	q.mu.Lock()
 	r, ok := q.index[d.ID]
+	claimed := q.claimed[d.ID]
 	q.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("retry delivery %d: not pending", d.ID)
+	}
+	if !claimed {
+		// Already waiting: queueing it again would hand it out twice.
+		return fmt.Errorf("retry delivery %d: not claimed", d.ID)
 	}
 	next := *r
 	next.Attempts, next.DeadLetter = d.Attempts, d.DeadLetter

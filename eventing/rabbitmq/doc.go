@@ -37,18 +37,26 @@
 // eventing-rabbitmq's ingress writes them. String, integer and boolean
 // extensions keep their AMQP type, time is RFC 3339, other values are
 // their canonical string. Headers that start with "x-" are never
-// attributes; a "ce-" prefix is accepted when reading. Buried messages
-// carry x-ferry-trigger, x-ferry-reason and x-ferry-attempts as well.
+// attributes; a "ce-" prefix is accepted when reading. Every message also
+// carries x-ferry-publish, a tag that pairs RabbitMQ's return of an
+// unroutable message with its publish; buried ones carry x-ferry-trigger,
+// x-ferry-reason and x-ferry-attempts as well.
 //
 // # Contract
 //
-//   - Put publishes once with publisher confirms and returns only after
-//     RabbitMQ acked the message, so a nil error means it is on disk in
-//     every queue it was routed to. A nack, a lost connection or no confirm
-//     within Params.PublishTimeout (5 s by default) is an error; while the
+//   - Put publishes once, mandatory and with publisher confirms, over one
+//     of PublisherChannels (4) channels, and returns only after RabbitMQ
+//     acked the message, so a nil error means it is on disk in every queue
+//     it was routed to. A nack, a return (no queue took it although the
+//     Broker named Triggers), a lost connection or no confirm within
+//     Params.PublishTimeout (5 s by default) is an error; while the
 //     connection is down or blocked by a RabbitMQ alarm, Put fails at once.
-//     The connection is redialed in the background with a backoff from
-//     100 ms doubling to 5 s, for as long as the Queue is open.
+//     It publishes nothing when the Broker names no Trigger (which is also
+//     how a reply whose knativebrokerttl ran out is stopped).
+//   - Open waits for RabbitMQ until its context ends. Each connection is
+//     redialed in the background with a backoff from 100 ms doubling to
+//     5 s, for as long as the Queue is open; Ready reports whether the
+//     connections are up.
 //   - A delivery is acked only once its outcome is final: Done publishes
 //     the reply (confirmed) before the ack, Bury publishes to the dead
 //     queue (confirmed, and refused if the queue is missing) before the
@@ -89,6 +97,10 @@
 //     AMQP. Extra events they route are filtered out by the Broker.
 //   - A filter on an extension that is not a string (knativebrokerttl, a
 //     boolean) never matches in a binding, since RabbitMQ compares types.
+//   - A return only tells that no queue took a message: when an event
+//     reaches some of its Triggers' queues but not all (one deleted under
+//     a running Broker), Put cannot tell, and the missing queue is
+//     declared again only at the next connect.
 //   - Nothing reads the dead queue yet; an operator can, with any AMQP
 //     client.
 package rabbitmq

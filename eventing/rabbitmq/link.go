@@ -138,13 +138,26 @@ func (l *link) run() {
 		}
 
 		l.log.Info("rabbitmq connected", "attempt", attempt)
-		attempt, delay = 0, RedialDelayMin
+		since := time.Now()
 		stopped := l.hold(conn)
 		l.setState(nil, nil)
 		l.lost()
 		if stopped {
 			return
 		}
+
+		// A connection that RabbitMQ keeps closing at once is redialed
+		// with a growing backoff, not in a tight loop.
+		attempt = 0
+		if time.Since(since) > RedialDelayMax {
+			delay = RedialDelayMin
+		}
+		select {
+		case <-l.stop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, RedialDelayMax)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	amqp "github.com/rabbitmq/amqp091-go"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 )
@@ -45,6 +46,18 @@ func parallel(b *testing.B, c int, f func(i int64) error) {
 	}
 }
 
+// benchEvent is a 1 KB binary event with the extensions the Broker adds.
+func benchEvent(id string) *event.Event {
+	e := event.New()
+	e.SetID(id)
+	e.SetSource("/ferry/bench")
+	e.SetType("dev.ferry.bench")
+	_ = e.SetData("application/octet-stream", payload)
+	e.SetExtension("correlationid", "0b8f6c1e-3f0a-5a43-9c1e-8f6b2f0d7a11")
+	e.SetExtension("knativebrokerttl", 255)
+	return &e
+}
+
 // BenchmarkPut measures Put of 1 KB binary events with confirms into a
 // quorum queue, at concurrency 1 and 64.
 func BenchmarkPut(b *testing.B) {
@@ -54,8 +67,7 @@ func BenchmarkPut(b *testing.B) {
 				trig("all", nil, 0)}})
 			ctx := context.Background()
 			parallel(b, c, func(i int64) error {
-				e := newEvent(fmt.Sprint("bench-", i), "dev.ferry.bench")
-				_ = e.SetData("application/octet-stream", payload)
+				e := benchEvent(fmt.Sprint("bench-", i))
 				_, err := q.Put(ctx, e, []string{"all"})
 				return err
 			})
@@ -64,21 +76,27 @@ func BenchmarkPut(b *testing.B) {
 }
 
 // BenchmarkRawPublish is the ceiling Put is measured against: amqp091-go
-// alone publishing the same 1 KB persistent message with confirms into
-// the same kind of exchange and quorum queue, on one channel and on as
-// many as Put uses.
+// alone publishing a 1 KB persistent message with confirms into the same
+// kind of exchange and quorum queue, on as many channels as Put uses:
+// bare (no headers) and with the headers of Put's message.
 func BenchmarkRawPublish(b *testing.B) {
-	for _, chans := range []int{1, PublisherChannels} {
+	e := benchEvent("bench-raw")
+	for _, headers := range []bool{false, true} {
 		for _, c := range []int{1, 64} {
-			name := fmt.Sprintf("channels=%d/concurrency=%d", chans, c)
+			name := fmt.Sprintf("headers=%v/concurrency=%d", headers, c)
 			b.Run(name, func(b *testing.B) {
-				rawPublish(b, chans, c)
+				msg := amqp.Publishing{DeliveryMode: amqp.Persistent,
+					Body: payload, ContentType: "application/octet-stream"}
+				if headers {
+					msg = publishing(e)
+				}
+				rawPublish(b, PublisherChannels, c, msg)
 			})
 		}
 	}
 }
 
-func rawPublish(b *testing.B, chans, c int) {
+func rawPublish(b *testing.B, chans, c int, msg amqp.Publishing) {
 	q := openQueue(b, Params{Triggers: []*eventingv1.Trigger{
 		trig("all", nil, 0)}})
 	conn, err := amqp.Dial(amqpURL())
@@ -97,8 +115,6 @@ func rawPublish(b *testing.B, chans, c int) {
 		}
 		channels = append(channels, ch)
 	}
-	msg := amqp.Publishing{DeliveryMode: amqp.Persistent, Body: payload,
-		ContentType: "application/octet-stream"}
 	parallel(b, c, func(i int64) error {
 		ch := channels[i%int64(len(channels))]
 		dc, err := ch.PublishWithDeferredConfirm(q.top.exchange, "", false,

@@ -84,10 +84,33 @@ func unreachable(t testing.TB, what string, err error) {
 	t.Skipf("%s unreachable (%v); set FERRY_AMQP_URL", what, err)
 }
 
+var (
+	probeOnce sync.Once
+	probeErr  error
+)
+
+// requireRabbitMQ dials RabbitMQ once per test process, so that when it is
+// down every test says so at once instead of waiting for Open to give up.
+func requireRabbitMQ(t testing.TB) {
+	t.Helper()
+	probeOnce.Do(func() {
+		conn, err := amqp.DialConfig(amqpURL(), amqp.Config{
+			Dial: amqp.DefaultDial(3 * time.Second)})
+		if err == nil {
+			_ = conn.Close()
+		}
+		probeErr = err
+	})
+	if probeErr != nil {
+		unreachable(t, "RabbitMQ", probeErr)
+	}
+}
+
 // admin is a plain connection for inspecting and cleaning up, closed when
 // the test ends.
 func admin(t testing.TB) *amqp.Channel {
 	t.Helper()
+	requireRabbitMQ(t)
 	conn, err := amqp.Dial(amqpURL())
 	if err != nil {
 		unreachable(t, "RabbitMQ", err)
@@ -165,6 +188,7 @@ func testParams(p Params) Params {
 // closes it and deletes its exchange and queues.
 func openQueue(t testing.TB, p Params) *Queue {
 	t.Helper()
+	requireRabbitMQ(t)
 	p = testParams(p)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -216,14 +216,19 @@ func TestOpenGivesUpWhenContextEnds(t *testing.T) {
 }
 
 func TestOpenRefusesBadParams(t *testing.T) {
+	const u = "amqp://127.0.0.1:1/"
+	a := func() []*eventingv1.Trigger {
+		return []*eventingv1.Trigger{trig("a", nil, 0)}
+	}
 	cases := map[string]Params{
-		"no url":        {Broker: "b"},
-		"no broker":     {URL: "amqp://127.0.0.1:1/"},
-		"queue type":    {URL: "amqp://127.0.0.1:1/", Broker: "b", QueueType: "stream"},
-		"prefetch":      {URL: "amqp://127.0.0.1:1/", Broker: "b", Prefetch: 70000},
-		"parallelism":   {URL: "amqp://127.0.0.1:1/", Broker: "b", Parallelism: 1001},
-		"annotation":    {URL: "amqp://127.0.0.1:1/", Broker: "b", Triggers: []*eventingv1.Trigger{trig("a", nil, 0)}},
-		"two same name": {URL: "amqp://127.0.0.1:1/", Broker: "b", Triggers: []*eventingv1.Trigger{trig("a", nil, 0), trig("a", nil, 0)}},
+		"no url":      {Broker: "b"},
+		"no broker":   {URL: u},
+		"queue type":  {URL: u, Broker: "b", QueueType: "stream"},
+		"prefetch":    {URL: u, Broker: "b", Prefetch: 70000},
+		"parallelism": {URL: u, Broker: "b", Parallelism: 1001},
+		"annotation":  {URL: u, Broker: "b", Triggers: a()},
+		"two same name": {URL: u, Broker: "b",
+			Triggers: append(a(), a()...)},
 	}
 	cases["annotation"].Triggers[0].Annotations = map[string]string{
 		ParallelismAnnotation: "many"}

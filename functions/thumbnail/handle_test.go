@@ -170,10 +170,15 @@ func TestJPEGThatFitsKeepsItsSizeAndBecomesPNG(t *testing.T) {
 	if out.ID() == "" || out.ID() == in.ID() {
 		t.Errorf("reply id = %q, want a new id", out.ID())
 	}
-	for _, name := range []string{"correlationid", "causationid"} {
-		if v, ok := out.Extensions()[name]; ok {
-			t.Errorf("reply sets %s = %v; the broker adds it", name, v)
-		}
+	if v := out.Extensions()["causationid"]; v != in.ID() {
+		t.Errorf("reply causationid = %v, want the input's id %s", v, in.ID())
+	}
+	if v, ok := out.Extensions()["correlationid"]; ok {
+		t.Errorf("reply correlationid = %v; the input has none", v)
+	}
+	in.SetExtension("correlationid", "task-42")
+	if v := handle(t, in).Extensions()["correlationid"]; v != "task-42" {
+		t.Errorf("reply correlationid = %v, want the input's task-42", v)
 	}
 }
 

@@ -55,8 +55,11 @@ func invalidInput(err error) error {
 	return &brokenInput{typ: ProblemInvalidInput, title: "Invalid input", err: err}
 }
 
-// newReply starts a reply to in: a new id, this function's Source, and the
-// subject of in. The broker adds correlationid and causationid itself.
+// newReply starts a reply to in: a new id, this function's Source, the
+// subject of in, and the Correlation extension: in's correlationid (the
+// task) and in's id as causationid. Ferry's embedded Broker would add them,
+// Knative's brokers on a cluster do not, and the ingress finds the task of
+// a reply by them.
 func newReply(in event.Event, typ string) event.Event {
 	out := event.New()
 	out.SetID(uuid.NewString())
@@ -66,6 +69,10 @@ func newReply(in event.Event, typ string) event.Event {
 	if s := in.Subject(); s != "" {
 		out.SetSubject(s)
 	}
+	if id, ok := in.Extensions()["correlationid"]; ok {
+		out.SetExtension("correlationid", id)
+	}
+	out.SetExtension("causationid", in.ID())
 	return out
 }
 

@@ -1,0 +1,166 @@
+package eventing
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// answer sends e to a server that runs h and returns the Result.
+func answer(t *testing.T, h http.HandlerFunc) Result {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL + "/fn")
+	e := newEvent("/shop/orders", "order-17", "order.created")
+	_ = e.SetData("application/json", map[string]int{"total": 42})
+	return send(context.Background(), Subscriber{URL: u}, "shop", e)
+}
+
+func TestSendReadsStructuredReply(t *testing.T) {
+	res := answer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/cloudevents+json")
+		_, _ = io.WriteString(w, `{"specversion":"1.0","id":"r1",
+			"source":"/fn/invoice","type":"invoice.created",
+			"datacontenttype":"application/json","data":{"number":7}}`)
+	})
+	if res.Err != nil || res.Code != 200 || res.Reply == nil {
+		t.Fatalf("result = %+v", res)
+	}
+	if res.Reply.ID() != "r1" || res.Reply.Type() != "invoice.created" ||
+		string(res.Reply.Data()) != `{"number":7}` {
+		t.Errorf("reply = %s", res.Reply)
+	}
+}
+
+func TestSendReadsBinaryReply(t *testing.T) {
+	res := answer(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Ce-Specversion", "1.0")
+		h.Set("Ce-Id", "r1")
+		h.Set("Ce-Source", "/fn/invoice")
+		h.Set("Ce-Type", "invoice.created")
+		h.Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, "invoice 7")
+	})
+	if res.Err != nil || res.Code != 202 || res.Reply == nil ||
+		string(res.Reply.Data()) != "invoice 7" {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestSendBinaryReplyWithoutData(t *testing.T) {
+	res := answer(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Ce-Specversion", "1.0")
+		h.Set("Ce-Id", "r1")
+		h.Set("Ce-Source", "/fn/invoice")
+		h.Set("Ce-Type", "invoice.none")
+		w.WriteHeader(http.StatusOK)
+	})
+	if res.Err != nil || res.Reply == nil || res.Reply.Type() != "invoice.none" ||
+		len(res.Reply.Data()) != 0 {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestSendAnswersThatAreNotEvents(t *testing.T) {
+	tests := []struct {
+		name string
+		h    http.HandlerFunc
+	}{
+		{"plain JSON", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"ok":true}`)
+		}},
+		{"binary reply without type", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Ce-Specversion", "1.0")
+			w.Header().Set("Ce-Id", "r1")
+			w.Header().Set("Ce-Source", "/fn")
+			w.WriteHeader(http.StatusOK)
+		}},
+		{"structured reply that is not JSON", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/cloudevents+json")
+			_, _ = io.WriteString(w, "{oops")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := answer(t, tt.h)
+			if res.Code != http.StatusBadGateway || !errors.Is(res.Err, errReplyNotEvent) {
+				t.Errorf("code %d err %v, want 502 and errReplyNotEvent",
+					res.Code, res.Err)
+			}
+			if res.Reply != nil {
+				t.Errorf("reply = %s, want none", res.Reply)
+			}
+			if !Retryable(res.Code) {
+				t.Error("a non-event answer is not retried")
+			}
+		})
+	}
+}
+
+func TestSendFailedAnswerKeepsBodyAndRetryAfter(t *testing.T) {
+	res := answer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, "slow down\n")
+	})
+	if res.Code != 429 || res.RetryAfter != "7" || string(res.Body) != "slow down\n" {
+		t.Errorf("result = %+v", res)
+	}
+	if res.Err == nil || res.Err.Error() !=
+		"subscriber answered 429 Too Many Requests: slow down" {
+		t.Errorf("err = %v", res.Err)
+	}
+}
+
+func TestSendCutsLongErrorReason(t *testing.T) {
+	res := answer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, strings.Repeat("x", 1000))
+	})
+	want := "subscriber answered 500 Internal Server Error: " +
+		strings.Repeat("x", 200) + "..."
+	if res.Err == nil || res.Err.Error() != want {
+		t.Errorf("err = %v", res.Err)
+	}
+	if len(res.Body) != 1000 {
+		t.Errorf("body has %d bytes, want 1000", len(res.Body))
+	}
+}
+
+func TestSendRefusesOversizedReply(t *testing.T) {
+	t.Parallel()
+	res := answer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/cloudevents+json")
+		chunk := strings.Repeat("a", 1<<20)
+		for written := 0; written <= ReplyBytesMax; written += len(chunk) {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+	})
+	if res.Code != http.StatusBadGateway || res.Err == nil ||
+		!strings.Contains(res.Err.Error(), "larger than") {
+		t.Errorf("code %d err %v, want 502 larger than", res.Code, res.Err)
+	}
+}
+
+func TestSendWithoutAnswerHasCodeZero(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	u, _ := url.Parse(srv.URL)
+	srv.Close() // nothing listens there any more
+	res := send(context.Background(), Subscriber{URL: u}, "shop",
+		newEvent("/s", "1", "t"))
+	if res.Code != 0 || res.Err == nil || !Retryable(res.Code) {
+		t.Errorf("result = %+v, want code 0, an error, retryable", res)
+	}
+}
