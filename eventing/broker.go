@@ -219,7 +219,13 @@ func (b *Broker) deliver(ctx context.Context, d Delivery) {
 	if t == nil {
 		b.log.Warn("delivery for a Trigger that no longer exists",
 			"trigger", d.Trigger, "id", d.Event.ID())
-		b.commit(ctx, d, b.queue.Bury(ctx, d, "trigger "+d.Trigger+" not found"))
+		reason := "Trigger " + d.Trigger + " no longer exists"
+		// The task's delivery ends here; its store must hear so, or the
+		// task would wait for it forever.
+		b.observe(ctx, Attempt{Event: d.Event, Trigger: d.Trigger,
+			Number: d.Attempts, Outcome: OutcomeDeadLettered, Reason: reason,
+			At: time.Now()})
+		b.commit(ctx, d, b.queue.Bury(ctx, d, reason))
 		return
 	}
 	if d.DeadLetter && t.Delivery.DeadLetterSink == nil {
