@@ -152,7 +152,11 @@ func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 	}
 
 	if err := b.observer.Routed(ctx, KindAccepted, e, routes); err != nil {
-		b.log.Warn("record accepted event", "id", e.ID(), "err", err)
+		// The event is stored and will be delivered, but its task is not
+		// recorded: no 202. The producer's retry is a duplicate, which
+		// reports the task again.
+		return Receipt{}, fmt.Errorf("publish %s: %w: record task: %v", e.ID(),
+			ErrBrokerUnavailable, err)
 	}
 	b.log.Debug("event accepted", "id", e.ID(), "type", e.Type(),
 		"triggers", routes)
@@ -187,7 +191,7 @@ func (b *Broker) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				b.deliver(ctx, d)
+				b.deliverSafely(ctx, d)
 				<-slots
 				select {
 				case freed <- struct{}{}:
@@ -211,6 +215,29 @@ func (b *Broker) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// storeRetryDelay is how long a delivery waits to be made again when the
+// task store could not record its outcome.
+const storeRetryDelay = time.Second
+
+// panicRetryDelay is how long a delivery whose handling panicked waits
+// before it is tried again.
+const panicRetryDelay = 5 * time.Second
+
+// deliverSafely is deliver, with a panic (a bug, or a library's on bad
+// input) logged and the delivery put back for later instead of the
+// process going down: one bad event must not stop the others.
+func (b *Broker) deliverSafely(ctx context.Context, d Delivery) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("delivery panicked; it will be made again",
+				"trigger", d.Trigger, "id", d.Event.ID(), "panic", p,
+				"retry_in", panicRetryDelay)
+			b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now().Add(panicRetryDelay)))
+		}
+	}()
+	b.deliver(ctx, d)
 }
 
 // deliver makes one attempt of d and records its outcome.
@@ -298,14 +325,24 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 		routes = b.route(reply)
 	}
 	// The reply is recorded before the delivery counts as done, so that
-	// a task never looks finished without its result.
+	// a task never looks finished without its result. If the task store
+	// cannot take it, the delivery is not ended: it is made again later
+	// (at least once), rather than leaving the store without the outcome.
+	var err error
 	if reply != nil {
-		if err := b.observer.Routed(ctx, KindReply, reply, routes); err != nil {
-			b.log.Warn("record reply", "id", reply.ID(), "err", err)
-		}
+		err = b.observer.Routed(ctx, KindReply, reply, routes)
 	}
 	a.Outcome, a.Reply = OutcomeDelivered, reply
-	b.observe(ctx, a)
+	if err == nil {
+		err = b.observe(ctx, a)
+	}
+	if err != nil {
+		b.log.Error("task store did not take the outcome; delivery will be "+
+			"made again", "trigger", t.Name(), "id", d.Event.ID(),
+			"retry_in", storeRetryDelay, "err", err)
+		b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now().Add(storeRetryDelay)))
+		return
+	}
 	b.log.Info("delivered", "trigger", t.Name(), "id", d.Event.ID(),
 		"type", d.Event.Type(), "attempt", a.Number, "status", a.Code,
 		"reply", replyType(reply))
@@ -328,7 +365,11 @@ func (b *Broker) failed(ctx context.Context, t *Trigger, d Delivery,
 	}
 
 	a.Outcome = OutcomeDeadLettered
-	b.observe(ctx, a)
+	if err := b.observe(ctx, a); err != nil {
+		// As in delivered: no final step the task store has not taken.
+		b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now().Add(storeRetryDelay)))
+		return
+	}
 	b.log.Warn("delivery failed for good", "trigger", t.Name(),
 		"id", d.Event.ID(), "attempts", a.Number, "status", res.Code,
 		"err", res.Err)
@@ -419,11 +460,14 @@ func (b *Broker) commit(ctx context.Context, d Delivery, err error) {
 	}
 }
 
-func (b *Broker) observe(ctx context.Context, a Attempt) {
-	if err := b.observer.Attempted(ctx, a); err != nil {
+// observe reports a to the Observer; a failure is logged and returned.
+func (b *Broker) observe(ctx context.Context, a Attempt) error {
+	err := b.observer.Attempted(ctx, a)
+	if err != nil {
 		b.log.Warn("record delivery attempt", "trigger", a.Trigger,
 			"id", a.Event.ID(), "err", err)
 	}
+	return err
 }
 
 func replyType(e *event.Event) string {

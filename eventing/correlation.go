@@ -9,9 +9,9 @@ import (
 // Extension attributes the Broker reads and sets.
 const (
 	// ExtCorrelationID groups the events of one task (CloudEvents
-	// Correlation extension). The Broker sets it on an event that has none:
-	// to TaskID(e) for a producer's event, to the answered event's for a
-	// reply.
+	// Correlation extension). The Broker sets it: to NewTaskID(e) on a
+	// producer's event (replacing any it came with), and to the answered
+	// event's on a reply that has none.
 	ExtCorrelationID = "correlationid"
 	// ExtCausationID is the id of the event that caused this one (CloudEvents
 	// Correlation extension). The Broker sets it on replies that lack it.
@@ -27,13 +27,20 @@ const BrokerTTLDefault = 255
 // taskNamespace seeds the name-based UUIDs of TaskID.
 var taskNamespace = uuid.MustParse("6f1c1d0e-3f5a-4a43-9c1e-8f6b2f0d7a11")
 
-// TaskID is the id of the task a producer's event starts: its correlationid
-// if it has one, else a UUID derived from its source and id, so that the
-// same event posted twice names the same task on any ingress.
+// TaskID is the id of the task e belongs to: its correlationid, which the
+// Broker sets on every event it takes in. An event without one (not yet
+// published) would start the task NewTaskID names.
 func TaskID(e *event.Event) string {
 	if id := stringExtension(e, ExtCorrelationID); id != "" {
 		return id
 	}
+	return NewTaskID(e)
+}
+
+// NewTaskID is the id of the task a producer's event starts: a UUID derived
+// from its source and id, so that the same event posted twice names the
+// same task on any ingress.
+func NewTaskID(e *event.Event) string {
 	return uuid.NewSHA1(taskNamespace, eventKey(e)).String()
 }
 
@@ -73,10 +80,11 @@ func brokerTTL(e *event.Event) int {
 }
 
 // stampAccepted gives a producer's event its correlationid and hop budget.
+// A correlationid the producer sent is replaced: a task is one accepted
+// event, and a producer must not be able to add events to (or take over the
+// result of) a task that is not its own.
 func stampAccepted(e *event.Event) {
-	if stringExtension(e, ExtCorrelationID) == "" {
-		e.SetExtension(ExtCorrelationID, TaskID(e))
-	}
+	e.SetExtension(ExtCorrelationID, NewTaskID(e))
 	if _, ok := e.Extensions()[ExtBrokerTTL]; !ok {
 		e.SetExtension(ExtBrokerTTL, BrokerTTLDefault)
 	}

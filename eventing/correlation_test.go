@@ -71,13 +71,14 @@ func TestStampAcceptedSetsCorrelationIDAndTTL(t *testing.T) {
 	}
 }
 
-func TestStampAcceptedKeepsProducerValues(t *testing.T) {
+func TestStampAcceptedReplacesProducerCorrelationButKeepsTTL(t *testing.T) {
 	e := newEvent("/shop/orders", "order-17", "order.created")
-	e.SetExtension(ExtCorrelationID, "checkout-42")
+	e.SetExtension(ExtCorrelationID, "someone-elses-task")
 	e.SetExtension(ExtBrokerTTL, 10)
 	stampAccepted(e)
-	if got := stringExtension(e, ExtCorrelationID); got != "checkout-42" {
-		t.Errorf("correlationid = %q, want checkout-42", got)
+	want := NewTaskID(newEvent("/shop/orders", "order-17", "order.created"))
+	if got := stringExtension(e, ExtCorrelationID); got != want {
+		t.Errorf("correlationid = %q, want the event's own task %s", got, want)
 	}
 	if got := brokerTTL(e); got != 10 {
 		t.Errorf("knativebrokerttl = %d, want 10", got)

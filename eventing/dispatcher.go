@@ -74,6 +74,9 @@ func readAnswer(resp *http.Response) Result {
 	r := Result{Code: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, ReplyBytesMax+1))
 	if err != nil {
+		// A body cut short (the connection closed mid-answer) is a
+		// network failure, retried like one, whatever the status said.
+		r.Code = 0
 		r.Err = fmt.Errorf("read answer: %w", err)
 		return r
 	}
@@ -93,10 +96,7 @@ func readAnswer(resp *http.Response) Result {
 		return r
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	reply, err := cehttp.NewEventFromHTTPResponse(resp)
-	if err == nil {
-		err = reply.Validate()
-	}
+	reply, err := decodeReply(resp)
 	if err != nil {
 		r.Code = http.StatusBadGateway
 		r.Body = body
@@ -105,6 +105,26 @@ func readAnswer(resp *http.Response) Result {
 	}
 	r.Reply = reply
 	return r
+}
+
+// decodeReply reads a CloudEvent from a subscriber's answer. The SDK's
+// decoders panic on some malformed input (a data_base64 that is a number, a
+// header named just "Ce-"); a subscriber must not be able to crash the
+// dispatcher, so those come back as errors.
+func decodeReply(resp *http.Response) (e *event.Event, err error) {
+	if _, bare := resp.Header["Ce-"]; bare {
+		return nil, errors.New(`header "Ce-" names no attribute`)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			e, err = nil, fmt.Errorf("malformed event: %v", p)
+		}
+	}()
+	e, err = cehttp.NewEventFromHTTPResponse(resp)
+	if err == nil {
+		err = e.Validate()
+	}
+	return e, err
 }
 
 // excerpt gives the start of an error body for a log line or a reason.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // answer sends e to a server that runs h and returns the Result.
@@ -162,5 +163,37 @@ func TestSendWithoutAnswerHasCodeZero(t *testing.T) {
 		newEvent("/s", "1", "t"))
 	if res.Code != 0 || res.Err == nil || !Retryable(res.Code) {
 		t.Errorf("result = %+v, want code 0, an error, retryable", res)
+	}
+}
+
+func TestMalformedReplyIsAFailedDeliveryNotACrash(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		body   string
+	}{
+		{"data_base64 a number", http.Header{"Content-Type": {"application/cloudevents+json"}},
+			`{"specversion":"1.0","id":"r1","source":"/s","type":"t","data_base64":5}`},
+		{"bare Ce- header", http.Header{"Ce-": {"x"}, "Ce-Id": {"r1"}, "Ce-Source": {"/s"},
+			"Ce-Type": {"t"}, "Ce-Specversion": {"1.0"}}, "x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: http.StatusOK, Header: tc.header,
+				Body: io.NopCloser(strings.NewReader(tc.body))}
+			r := readAnswer(resp)
+			if r.Err == nil || r.Code != http.StatusBadGateway || r.Reply != nil {
+				t.Errorf("got code %d err %v reply %v, want a 502 failure", r.Code, r.Err, r.Reply)
+			}
+		})
+	}
+}
+
+func TestAnswerCutShortIsRetryable(t *testing.T) {
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{},
+		Body: io.NopCloser(io.MultiReader(strings.NewReader("partial"),
+			iotest.ErrReader(io.ErrUnexpectedEOF)))}
+	r := readAnswer(resp)
+	if r.Err == nil || r.Code != 0 || !Retryable(r.Code) {
+		t.Errorf("got code %d err %v, want a retryable network failure", r.Code, r.Err)
 	}
 }

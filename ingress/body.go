@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -14,6 +15,14 @@ import (
 // when its Content-Length says so.
 func (s *Server) readBody(c *gin.Context) ([]byte, *Problem) {
 	req := c.Request
+	if enc := req.Header.Get("Content-Encoding"); enc != "" &&
+		!strings.EqualFold(enc, "identity") {
+		// The body would be stored as the event's data still encoded,
+		// under a content type that says otherwise.
+		return nil, newProblem(ProblemUnsupportedMediaType, fmt.Sprintf(
+			"Content-Encoding %q is not supported: send the body "+
+				"uncompressed", enc))
+	}
 	if req.ContentLength > s.maxBodyBytes {
 		return nil, s.tooLarge()
 	}

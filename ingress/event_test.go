@@ -141,18 +141,6 @@ func TestPostAnswers202WithTaskAndLocation(t *testing.T) {
 	}
 }
 
-func TestCorrelationIDOfProducerNamesTheTask(t *testing.T) {
-	h := newHarness(t)
-	hdr := binaryHeaders("1.0")
-	hdr["Ce-Correlationid"] = "order-workflow-7"
-
-	resp, body := h.post(t, "/", hdr, `{}`)
-
-	if a := wantAcceptance(t, resp, body); a.ID != "order-workflow-7" {
-		t.Errorf("task id = %q, want the event's correlationid", a.ID)
-	}
-}
-
 func TestStructuredEventWithBase64DataKeepsBytes(t *testing.T) {
 	h := newHarness(t)
 	png := []byte{0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0xff, 0x00}
