@@ -17,7 +17,7 @@ import (
 )
 
 // buildFerry compiles this command into a temporary folder.
-func buildFerry(t *testing.T) string {
+func buildFerry(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "ferry")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -27,7 +27,7 @@ func buildFerry(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +53,7 @@ func startDev(t *testing.T, bin, addr, dataDir string) *exec.Cmd {
 
 // startCmd starts bin with args, its output appended to logPath, and kills
 // it when the test ends.
-func startCmd(t *testing.T, bin, logPath string, args ...string) *exec.Cmd {
+func startCmd(t testing.TB, bin, logPath string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
