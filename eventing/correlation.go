@@ -53,6 +53,12 @@ func eventKey(e *event.Event) []byte {
 // EventKey is the deduplication key of e: its source and id.
 func EventKey(e *event.Event) string { return string(eventKey(e)) }
 
+// StringExtension is e's extension name as a string, "" when e does not
+// have it or it has no string form.
+func StringExtension(e *event.Event, name string) string {
+	return stringExtension(e, name)
+}
+
 func stringExtension(e *event.Event, name string) string {
 	v, ok := e.Extensions()[name]
 	if !ok {

@@ -74,7 +74,7 @@ func (s *Server) postRecord(c *gin.Context) {
 		return
 	}
 	s.log.Debug("recorded", "event_id", e.ID(), "event_type", e.Type(),
-		"kind", kind, "task", stringExt(e, eventing.ExtCorrelationID))
+		"kind", kind, "task", eventing.StringExtension(e, eventing.ExtCorrelationID))
 	c.Status(http.StatusNoContent)
 }
 
@@ -88,7 +88,7 @@ func (s *Server) record(ctx context.Context, e *event.Event) (string, error) {
 		// follow-up that reached the ingress late, not a failed task.
 		e = withoutErrorExtensions(e)
 	}
-	taskID := stringExt(e, eventing.ExtCorrelationID)
+	taskID := eventing.StringExtension(e, eventing.ExtCorrelationID)
 	if taskID == "" {
 		return recordIgnored, nil
 	}
@@ -116,7 +116,7 @@ func (s *Server) recordReply(ctx context.Context, reply *event.Event,
 		return fmt.Errorf("record reply %s: %w", reply.ID(), err)
 	}
 
-	causeID := stringExt(reply, eventing.ExtCausationID)
+	causeID := eventing.StringExtension(reply, eventing.ExtCausationID)
 	if causeID == "" && t != nil {
 		causeID = t.EventID
 	}
@@ -130,7 +130,7 @@ func (s *Server) recordReply(ctx context.Context, reply *event.Event,
 		cause.SetType(t.Type)
 	}
 	cause.SetExtension(eventing.ExtCorrelationID,
-		stringExt(reply, eventing.ExtCorrelationID))
+		eventing.StringExtension(reply, eventing.ExtCorrelationID))
 
 	err := s.records.Attempted(ctx, eventing.Attempt{
 		Event:   &cause,
@@ -151,11 +151,11 @@ func (s *Server) recordReply(ctx context.Context, reply *event.Event,
 // dead-lettered with Knative's error code and the failed answer's body as
 // the reason.
 func (s *Server) recordDeadLetter(ctx context.Context, e *event.Event) error {
-	if stringExt(e, eventing.ExtCorrelationID) == "" {
+	if eventing.StringExtension(e, eventing.ExtCorrelationID) == "" {
 		return nil // not an event of Ferry's ingress
 	}
 	code, _ := types.ToInteger(e.Extensions()[extErrorCode])
-	dest := stringExt(e, extErrorDest)
+	dest := eventing.StringExtension(e, extErrorDest)
 	err := s.records.Attempted(ctx, eventing.Attempt{
 		Event:      withoutErrorExtensions(e),
 		Trigger:    s.recordBroker,
@@ -163,7 +163,7 @@ func (s *Server) recordDeadLetter(ctx context.Context, e *event.Event) error {
 		Number:     1,
 		Outcome:    eventing.OutcomeDeadLettered,
 		Code:       int(code),
-		Reason:     deadLetterReason(dest, int(code), stringExt(e, extErrorData)),
+		Reason:     deadLetterReason(dest, int(code), eventing.StringExtension(e, extErrorData)),
 		At:         time.Now(),
 	})
 	if err != nil {
@@ -175,7 +175,7 @@ func (s *Server) recordDeadLetter(ctx context.Context, e *event.Event) error {
 // failedAtRecords reports whether dead letter e failed on its way to this
 // endpoint (its knativeerrordest is a /v1/records URL).
 func failedAtRecords(e *event.Event) bool {
-	u, err := url.Parse(stringExt(e, extErrorDest))
+	u, err := url.Parse(eventing.StringExtension(e, extErrorDest))
 	return err == nil && strings.HasSuffix(u.Path, RecordsPath)
 }
 
@@ -217,15 +217,3 @@ func deadLetterReason(dest string, code int, data string) string {
 	return r
 }
 
-// stringExt is e's extension name as a string, "" when absent.
-func stringExt(e *event.Event, name string) string {
-	v, ok := e.Extensions()[name]
-	if !ok {
-		return ""
-	}
-	s, err := types.ToString(v)
-	if err != nil {
-		return ""
-	}
-	return s
-}
