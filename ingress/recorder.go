@@ -216,4 +216,3 @@ func deadLetterReason(dest string, code int, data string) string {
 	}
 	return r
 }
-
