@@ -1,6 +1,7 @@
 # Ferry's two everyday commands:
 #   make run    start `ferry dev` and send it a real photo; keeps serving
 #   make test   every test of the module and of each function
+# and `make bench` (measurements, see docs/performance.md).
 .DEFAULT_GOAL := run
 
 GO        ?= go
@@ -38,6 +39,18 @@ test:
 		(cd $$d && $(GO) test -count=1 ./...) || exit 1; \
 	done
 	$(GO) test -count=1 -tags faults -p 1 ./faults/
+
+# Ferry measured against RabbitMQ's raw ceiling on this machine, printed
+# as one markdown table (about 90 s; see docs/performance.md). It
+# needs RabbitMQ and Redis at FERRY_AMQP_URL and FERRY_REDIS_URL (loopback
+# by default); BENCHFLAGS passes flags, e.g. BENCHFLAGS='--duration 5s'.
+.PHONY: bench
+bench: build
+	bin/ferry bench $(BENCHFLAGS)
+	@echo "== functions: cold start from zero (50 runs), burst of 200 x 100 ms, idle memory"
+	$(GO) test -run '^$$' -bench 'ColdStart' -benchtime 50x ./runner
+	$(GO) test -run '^$$' -bench 'Burst' -benchtime 1x ./runner
+	$(GO) test -run '^$$' -bench 'IdleMemory' -benchtime 1x ./cmd/ferry
 
 # OCI images of every function and of the ingress, built without Docker
 # into bin/images/<name>/ (OCI layouts; push them with skopeo or crane).

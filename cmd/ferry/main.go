@@ -34,6 +34,7 @@ Usage:
   ferry images [flags] [NAME...]  build OCI images into bin/images/
   ferry status [flags]      show the functions of a running ferry dev
   ferry logs [flags] FUNCTION  print a function's log (-f to follow)
+  ferry bench [flags]       measure Ferry against RabbitMQ's raw ceiling
 
 Run 'ferry <command> -h' for its flags.
 `
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runStatus(args[1:], stdout, stderr)
 	case "logs":
 		return runLogs(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

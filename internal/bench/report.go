@@ -1,0 +1,246 @@
+package bench
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The targets of issue 4 on a 2-core machine.
+const (
+	// TargetIngressRatio: ingress at concurrency 64 reaches at least this
+	// share of the raw publish ceiling at 64.
+	TargetIngressRatio = 0.9
+	// TargetDispatchRatio: dispatch at parallelism 100 reaches at least
+	// this share of the raw consume ceiling.
+	TargetDispatchRatio = 0.8
+	// TargetStoredP50 bounds the median submit-to-result-stored latency.
+	TargetStoredP50 = 1500 * time.Microsecond
+)
+
+// The points the targets are set at.
+const (
+	targetConcurrency = 64
+	targetParallelism = 100
+)
+
+// Report is the outcome of a Run. Maps are keyed by concurrency or
+// parallelism; a point that was not measured is missing.
+type Report struct {
+	// Run names the run: its namespaces are ferry-bench-<Run>-<point>.
+	Run     string
+	Machine Machine
+	Started time.Time
+	Took    time.Duration
+	// Duration, Warmup, Events and Runs are the options of the run.
+	Duration, Warmup time.Duration
+	Events, Runs     int
+
+	Ceiling  Ceiling
+	Ingress  map[int]Throughput
+	Dispatch map[int]Drain
+	// RoundTrip is nil when not measured.
+	RoundTrip *RoundTrip
+
+	EmbeddedIngress   map[int]Throughput
+	EmbeddedRoundTrip *RoundTrip
+
+	// Errors name the points that failed, with why.
+	Errors []string
+}
+
+func newReport(o Options) *Report {
+	return &Report{
+		Started:  time.Now(),
+		Duration: o.Duration, Warmup: o.Warmup,
+		Events: o.Events, Runs: o.Runs,
+		Ceiling:         Ceiling{Publish: map[int]Throughput{}},
+		Ingress:         map[int]Throughput{},
+		Dispatch:        map[int]Drain{},
+		EmbeddedIngress: map[int]Throughput{},
+	}
+}
+
+// row is one line of the table; empty cells print as "–".
+type row struct {
+	id, what, setting, rate, p50, p99, ratio, target string
+}
+
+// Markdown renders the report: the machine and the settings in a few
+// lines, then one table with a row per point, then the failed points.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %s.\n\n", r.Started.UTC().Format(
+		"2006-01-02 15:04 MST"), r.Machine)
+	fmt.Fprintf(&b, "Each throughput point: %s warm-up, then a %s window; "+
+		"dispatch drains %s events, the raw consume %s; submit-to-stored "+
+		"times %d posts after %d warm-ups. Message: %d B of JSON data",
+		r.Warmup, r.Duration, formatCount(r.Events),
+		formatCount(consumeFactor*r.Events), r.Runs, roundTripWarmups,
+		BodySize)
+	if n := r.Ceiling.MessageBytes; n > 0 {
+		fmt.Fprintf(&b, ", about %d B with its headers", n)
+	}
+	fmt.Fprintf(&b, ". Whole run: %.0f s.\n\n", r.Took.Seconds())
+	b.WriteString("| | measured | setting | events/s | p50 | p99 | " +
+		"ratio to ceiling | target |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---|\n")
+	for _, rw := range r.rows() {
+		cells := []string{rw.id, rw.what, rw.setting, rw.rate, rw.p50,
+			rw.p99, rw.ratio, rw.target}
+		for i, c := range cells {
+			if c == "" {
+				cells[i] = "–"
+			}
+		}
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(&b, "\nFAILED: %s\n", e)
+	}
+	return b.String()
+}
+
+func (r *Report) rows() []row {
+	var rows []row
+	for _, c := range Concurrencies {
+		if t, ok := r.Ceiling.Publish[c]; ok {
+			rows = append(rows, throughputRow("a", "RabbitMQ raw: "+
+				"persistent publish + confirm (amqp091-go, 4 channels)",
+				fmt.Sprintf("c=%d", c), t))
+		}
+	}
+	if d := r.Ceiling.Consume; d.Events > 0 {
+		rows = append(rows, drainRow("a", "RabbitMQ raw: consume + ack "+
+			"(prefetch 100, 1 consumer)", "", d))
+	}
+	for _, c := range Concurrencies {
+		t, ok := r.Ingress[c]
+		if !ok {
+			continue
+		}
+		rw := throughputRow("b", "Ferry ingress: binary CloudEvent over "+
+			"HTTP → 202 (RabbitMQ + Redis)", fmt.Sprintf("c=%d", c), t)
+		if raw, ok := r.Ceiling.Publish[c]; ok && raw.Rate() > 0 {
+			ratio := t.Rate() / raw.Rate()
+			rw.ratio = fmt.Sprintf("%.2f of raw publish c=%d", ratio, c)
+			if c == targetConcurrency {
+				rw.target = verdict(fmt.Sprintf("≥ %.2f",
+					TargetIngressRatio), ratio >= TargetIngressRatio)
+			}
+		}
+		rows = append(rows, rw)
+	}
+	for _, p := range Parallelisms {
+		d, ok := r.Dispatch[p]
+		if !ok {
+			continue
+		}
+		rw := drainRow("c", "Ferry dispatch → trivial subscriber "+
+			"(RabbitMQ + Redis)", fmt.Sprintf("p=%d", p), d)
+		if raw := r.Ceiling.Consume; raw.Rate() > 0 {
+			ratio := d.Rate() / raw.Rate()
+			rw.ratio = fmt.Sprintf("%.2f of raw consume", ratio)
+			if p == targetParallelism {
+				rw.target = verdict(fmt.Sprintf("≥ %.2f",
+					TargetDispatchRatio), ratio >= TargetDispatchRatio &&
+					d.Complete())
+			}
+		}
+		rows = append(rows, rw)
+	}
+	if rt := r.RoundTrip; rt != nil && len(rt.Stored) > 0 {
+		rw := roundTripRow("d", "Ferry submit → result stored "+
+			"(RabbitMQ + Redis, Redis polled)", *rt)
+		rw.target = verdict("p50 ≤ "+formatDuration(TargetStoredP50),
+			rt.Stored.P50() <= TargetStoredP50)
+		rows = append(rows, rw, acceptedRow("d", *rt))
+	}
+	for _, c := range Concurrencies {
+		if t, ok := r.EmbeddedIngress[c]; ok {
+			rows = append(rows, throughputRow("emb", "ferry dev "+
+				"(embedded bbolt): binary CloudEvent over HTTP → 202, "+
+				"dispatcher running", fmt.Sprintf("c=%d", c), t))
+		}
+	}
+	if rt := r.EmbeddedRoundTrip; rt != nil && len(rt.Stored) > 0 {
+		rows = append(rows, roundTripRow("emb", "ferry dev (embedded "+
+			"bbolt): submit → result stored (GET /v1/tasks polled)", *rt),
+			acceptedRow("emb", *rt))
+	}
+	return rows
+}
+
+func throughputRow(id, what, setting string, t Throughput) row {
+	return row{id: id, what: what, setting: setting,
+		rate: formatRate(t.Rate()), p50: formatDuration(t.Latency.P50()),
+		p99: formatDuration(t.Latency.P99())}
+}
+
+func drainRow(id, what, setting string, d Drain) row {
+	if setting != "" {
+		setting += ", "
+	}
+	setting += fmt.Sprintf("%s events", formatCount(d.Events))
+	if !d.Complete() {
+		setting += fmt.Sprintf(" (only %s came out)", formatCount(d.Distinct))
+	}
+	return row{id: id, what: what, setting: setting, rate: formatRate(d.Rate())}
+}
+
+func roundTripRow(id, what string, rt RoundTrip) row {
+	return row{id: id, what: what,
+		setting: fmt.Sprintf("c=1, %d posts", len(rt.Stored)),
+		p50:     formatDuration(rt.Stored.P50()),
+		p99:     formatDuration(rt.Stored.P99())}
+}
+
+// acceptedRow shows the 202 latency of a round trip's posts.
+func acceptedRow(id string, rt RoundTrip) row {
+	return row{id: id, what: "… of which the POST until its 202",
+		setting: fmt.Sprintf("c=1, %d posts", len(rt.Accepted)),
+		p50:     formatDuration(rt.Accepted.P50()),
+		p99:     formatDuration(rt.Accepted.P99())}
+}
+
+func verdict(target string, met bool) string {
+	if met {
+		return target + ": met"
+	}
+	return target + ": **missed**"
+}
+
+// formatDuration prints d in milliseconds, with two decimals below 10 ms.
+func formatDuration(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case d <= 0:
+		return ""
+	case ms < 10:
+		return fmt.Sprintf("%.2f ms", ms)
+	default:
+		return fmt.Sprintf("%.1f ms", ms)
+	}
+}
+
+// formatRate prints a rate rounded to a whole number, in thousands.
+func formatRate(r float64) string {
+	if r <= 0 {
+		return ""
+	}
+	return formatCount(int(r + 0.5))
+}
+
+// formatCount prints n with commas between thousands.
+func formatCount(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,97 @@
+package bench
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// replyBody is the data of the subscriber's reply.
+var replyBody = []byte(`{"ok":true}`)
+
+// subscriber is the trivial function the dispatch and round-trip points
+// deliver to: an HTTP handler on 127.0.0.1 that answers 200 at once, with
+// no body, or (reply set) with a tiny binary-mode CloudEvent. It counts
+// the distinct events among 1 to want that it got, and when the first and
+// the last of them came.
+type subscriber struct {
+	srv    *httptest.Server
+	source string
+	reply  bool
+
+	mu       sync.Mutex
+	seen     map[int64]bool
+	want     int
+	distinct int
+	repeats  int
+	first    time.Time
+	last     time.Time
+	all      chan struct{} // closed once want distinct events came
+}
+
+// newSubscriber starts a subscriber for the events of s.
+func newSubscriber(s scratch, want int, reply bool) *subscriber {
+	sub := &subscriber{source: s.source + "/reply", reply: reply,
+		seen: map[int64]bool{}, want: want, all: make(chan struct{})}
+	sub.srv = httptest.NewServer(http.HandlerFunc(sub.serve))
+	return sub
+}
+
+func (sub *subscriber) serve(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("Ce-Id")
+	sub.note(id)
+	if !sub.reply {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h := w.Header()
+	h["Ce-Specversion"] = []string{event.CloudEventsVersionV1}
+	h["Ce-Id"] = []string{"r" + id}
+	h["Ce-Source"] = []string{sub.source}
+	h["Ce-Type"] = []string{replyType}
+	h["Content-Type"] = []string{contentType}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(replyBody)
+}
+
+// note counts a delivery of the event with id.
+func (sub *subscriber) note(id string) {
+	seq, err := strconv.ParseInt(id, 10, 64)
+	now := time.Now()
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if err != nil || seq < 1 || seq > int64(sub.want) {
+		return
+	}
+	if sub.seen[seq] {
+		sub.repeats++
+		return
+	}
+	sub.seen[seq] = true
+	sub.distinct++
+	if sub.distinct == 1 {
+		sub.first = now
+	}
+	sub.last = now
+	if sub.distinct == sub.want {
+		close(sub.all)
+	}
+}
+
+// drained is what the subscriber got: distinct events, repeated
+// deliveries, and the time from the first distinct event to the last.
+func (sub *subscriber) drained() (distinct, repeats int, span time.Duration) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.distinct, sub.repeats, sub.last.Sub(sub.first)
+}
+
+// URL is where the subscriber listens.
+func (sub *subscriber) URL() string { return sub.srv.URL }
+
+// Close stops the subscriber.
+func (sub *subscriber) Close() { sub.srv.Close() }
