@@ -197,3 +197,64 @@ func TestAcceptedEventSurvivesKill(t *testing.T) {
 		t.Errorf("%d replies, want 1", replies)
 	}
 }
+
+// postCrash posts a sleeper event whose function process exits (crash
+// "once" or "always") and returns its task id.
+func postCrash(t *testing.T, addr, crash string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/events",
+		bytes.NewReader([]byte(`{}`)))
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", uuid.NewString())
+	req.Header.Set("Ce-Source", "/tests/crash")
+	req.Header.Set("Ce-Type", "dev.ferry.test.sleep")
+	req.Header.Set("Ce-Crash", crash)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&a)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("post: %d", resp.StatusCode)
+	}
+	return a.ID
+}
+
+// TestCrashingFunctionEventIsRetried: a function process that dies while
+// it handles an event is replaced, and the event is delivered again per the
+// delivery spec (retry 3 in testdata/config): once it is answered the task
+// has its result; if every attempt crashes the task fails with a reason.
+func TestCrashingFunctionEventIsRetried(t *testing.T) {
+	bin := buildFerry(t)
+	dataDir, addr := t.TempDir(), freeAddr(t)
+	startDev(t, bin, addr, dataDir)
+
+	// One after the other: a crash ends every request on the instance,
+	// so an "always" would also cut the retries of a "once".
+	once := postCrash(t, addr, "once")
+
+	var tk taskJSON
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+		if tk = getTask(t, addr, once, "10s"); tk.State == "succeeded" || tk.State == "failed" {
+			break
+		}
+	}
+	if tk.State != "succeeded" || tk.Attempts != 2 {
+		t.Errorf("crash once: %s after %d attempts, want succeeded after 2", tk.State, tk.Attempts)
+	}
+
+	always := postCrash(t, addr, "always")
+
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+		if tk = getTask(t, addr, always, "10s"); tk.State == "failed" {
+			break
+		}
+	}
+	if tk.State != "failed" || tk.Attempts != 4 {
+		t.Errorf("crash always: %s after %d attempts, want failed after 4 (retry 3)",
+			tk.State, tk.Attempts)
+	}
+}

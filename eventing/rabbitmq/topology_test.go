@@ -210,8 +210,10 @@ func TestOpenGivesUpWhenContextEnds(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("err = %v, want ErrUnavailable", err)
 	}
-	if !strings.Contains(err.Error(), "refused") {
-		t.Errorf("err = %v, want it to say why (connection refused)", err)
+	// The port was closed when picked; another process may take it in
+	// between, so the cause is "refused" or whatever that one answered.
+	if !strings.Contains(err.Error(), "dial") {
+		t.Errorf("err = %v, want it to say why (the dial failed)", err)
 	}
 }
 
