@@ -47,7 +47,9 @@ func (s *Stack) openStore(ctx context.Context, cfg Config) (taskStore, error) {
 		s.published = store.Published()
 		return store, nil
 	}
+	// One namespace's tasks are not another's, as its Brokers are not.
 	store, err := tasks.OpenRedis(ctx, cfg.RedisURL, tasks.RedisOptions{
+		Prefix:    "ferry:" + cfg.Namespace + ":",
 		Retention: cfg.Retention,
 		Logger:    s.log,
 	})

@@ -373,7 +373,21 @@ func (s *Stack) Close(ctx context.Context) error {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	s.wg.Wait()
+	// Deliveries in flight may finish until ctx ends; then they are cut
+	// short (and made again after the next start).
+	drained := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		for _, b := range s.Brokers {
+			b.Abort()
+		}
+		<-drained
+	}
 	if s.runner != nil {
 		errs = append(errs, s.runner.Close(ctx))
 	}

@@ -76,6 +76,9 @@ type Broker struct {
 
 	triggers []*Trigger
 	byName   map[string]*Trigger
+
+	abortMu sync.Mutex
+	abort   context.CancelFunc
 }
 
 // NewBroker builds a Broker and its Triggers' filters and delivery policies.
@@ -175,8 +178,17 @@ func (b *Broker) route(e *event.Event) []string {
 	return names
 }
 
-// Run makes deliveries until ctx is done, then waits for those in flight.
+// Run makes deliveries until ctx is done. Then it takes no new ones and
+// waits for those in flight to finish (a graceful stop); Abort cuts them
+// short, and they are made again at the next start (or, on RabbitMQ, by
+// another dispatcher).
 func (b *Broker) Run(ctx context.Context) error {
+	dctx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	b.abortMu.Lock()
+	b.abort = abort
+	b.abortMu.Unlock()
+	defer abort()
+
 	slots := make(chan struct{}, b.parallelism)
 	freed := make(chan struct{}, 1)
 	var wg sync.WaitGroup
@@ -191,7 +203,7 @@ func (b *Broker) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				b.deliverSafely(ctx, d)
+				b.deliverSafely(dctx, d)
 				<-slots
 				select {
 				case freed <- struct{}{}:
@@ -214,6 +226,15 @@ func (b *Broker) Run(ctx context.Context) error {
 		case <-freed:
 		case <-timer.C:
 		}
+	}
+}
+
+// Abort cuts short the deliveries in flight after Run's context ended.
+func (b *Broker) Abort() {
+	b.abortMu.Lock()
+	defer b.abortMu.Unlock()
+	if b.abort != nil {
+		b.abort()
 	}
 }
 

@@ -203,6 +203,7 @@ type stack struct {
 	db       *bolt.DB
 	queue    *embedded.Queue
 	store    *tasks.DiskStore
+	abrupt   bool // halt cuts deliveries short instead of waiting
 	rec      *recorder
 	resolver *resolver
 	broker   *eventing.Broker
@@ -269,6 +270,9 @@ func (s *stack) start() {
 	go func() { done <- s.broker.Run(ctx) }()
 	s.stop = func() {
 		cancel()
+		if s.abrupt {
+			s.broker.Abort()
+		}
 		if err := <-done; err != nil {
 			s.t.Errorf("Run: %v", err)
 		}
@@ -283,10 +287,12 @@ func (s *stack) halt() {
 	}
 }
 
-// restart stops everything, closes the bbolt file and opens it again, as a
-// new process would.
+// restart stops everything, deliveries in flight cut short, closes the
+// bbolt file and opens it again, as a new process after a crash would.
 func (s *stack) restart() {
+	s.abrupt = true
 	s.halt()
+	s.abrupt = false
 	if err := s.db.Close(); err != nil {
 		s.t.Fatalf("close db: %v", err)
 	}
@@ -914,6 +920,27 @@ func TestDeliveryTimeoutIsRetryable(t *testing.T) {
 	}
 	if slow.count() != 2 {
 		t.Errorf("slow got %d requests, want 2", slow.count())
+	}
+}
+
+func TestGracefulStopLetsDeliveriesInFlightFinish(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, nil, trigger("fn", "fn.fn", nil))
+	entered := make(chan struct{}, 1)
+	fn := s.serve("fn.fn", func(n int, _ *event.Event, w http.ResponseWriter) {
+		entered <- struct{}{}
+		time.Sleep(200 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	s.start()
+
+	r := s.publish(newEvent("/s", "1", "job", nil))
+	<-entered
+	s.halt() // waits for the delivery in flight
+	tk := s.task(r.TaskID)
+	if tk.State != tasks.Succeeded || tk.Attempts != 1 || fn.count() != 1 {
+		t.Errorf("after a graceful stop: %s, %d attempts, %d requests; want "+
+			"succeeded, 1, 1", tk.State, tk.Attempts, fn.count())
 	}
 }
 

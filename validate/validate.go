@@ -15,9 +15,13 @@
 package validate
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ferryfn/ferry/funcyaml"
 )
 
 // Severity says whether a finding blocks a deploy.
@@ -82,8 +86,9 @@ func (r *Report) sort() {
 	})
 }
 
-// Project validates the manifests under configDir and the functions one
-// folder below functionsDir. It returns an error only when a folder cannot
+// Project validates the manifests under configDir, the functions one
+// folder below functionsDir, and the func.yaml beside functionsDir (the
+// ingress's, at the project's root) if there is one. It returns an error only when a folder cannot
 // be read; problems with what is in them are findings.
 func Project(configDir, functionsDir string) (*Report, error) {
 	r := &Report{Checked: map[string]int{}}
@@ -94,7 +99,22 @@ func Project(configDir, functionsDir string) (*Report, error) {
 	if err := checkFunctions(r, functionsDir, objs); err != nil {
 		return nil, err
 	}
+	checkRootFunction(r, filepath.Dir(filepath.Clean(functionsDir)))
 	checkReferences(r, objs)
 	r.sort()
 	return r, nil
+}
+
+// checkRootFunction reads the func.yaml in dir, the one that describes the
+// ingress, if there is one.
+func checkRootFunction(r *Report, dir string) {
+	_, err := funcyaml.Load(dir)
+	switch {
+	case errors.Is(err, funcyaml.ErrNoFunction):
+	case err != nil:
+		r.add(Finding{Severity: Error, File: filepath.Join(dir, funcyaml.FileName),
+			Object: "func.yaml", Message: err.Error()})
+	default:
+		r.Checked["func.yaml"]++
+	}
 }

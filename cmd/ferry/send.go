@@ -46,7 +46,8 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ferry send", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := sendOptions{ext: extFlag{}}
-	fs.StringVar(&o.addr, "addr", "http://127.0.0.1:8080", "the ingress's URL")
+	fs.StringVar(&o.addr, "addr", "http://127.0.0.1:8080",
+		"the ingress: a URL, or host:port as ferry dev's --addr")
 	fs.StringVar(&o.typ, "type", "", "the event's type, e.g. dev.ferry.thumbnail (required)")
 	fs.StringVar(&o.source, "source", sendSource, "the event's source")
 	fs.StringVar(&o.id, "id", "", "the event's id (default: a new UUID)")
@@ -77,6 +78,7 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 	if o.out != "" {
 		o.wait = true
 	}
+	o.addr = baseURL(o.addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()

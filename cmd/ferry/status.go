@@ -21,7 +21,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ferry status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "http://127.0.0.1:8080",
-		"the URL of a running ferry dev")
+		"a running ferry dev: a URL, or host:port as its --addr")
 	raw := fs.Bool("json", false, "print the answer as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: ferry status [flags]")
@@ -36,6 +36,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	*addr = baseURL(*addr)
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
 	body, err := getFunctions(ctx, *addr)

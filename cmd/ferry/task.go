@@ -104,3 +104,12 @@ func get(ctx context.Context, url string) ([]byte, string, error) {
 	}
 	return body, resp.Header.Get("Content-Type"), nil
 }
+
+// baseURL turns an --addr into the ingress's base URL: a URL stays as it
+// is, and host:port (as given to ferry dev's --addr) gets http://.
+func baseURL(addr string) string {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return strings.TrimRight(addr, "/")
+}
