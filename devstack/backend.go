@@ -49,7 +49,7 @@ func (s *Stack) openStore(ctx context.Context, cfg Config) (taskStore, error) {
 	}
 	// One namespace's tasks are not another's, as its Brokers are not.
 	store, err := tasks.OpenRedis(ctx, cfg.RedisURL, tasks.RedisOptions{
-		Prefix:    "ferry:" + cfg.Namespace + ":",
+		Prefix:    tasks.NamespacePrefix(cfg.Namespace),
 		Retention: cfg.Retention,
 		Logger:    s.log,
 	})

@@ -571,3 +571,9 @@ func (l clientLog) Printf(ctx context.Context, format string, v ...any) {
 
 var _ eventing.Observer = (*RedisStore)(nil)
 var _ Reader = (*RedisStore)(nil)
+
+// NamespacePrefix is the key prefix of the tasks of one namespace: each
+// namespace's Brokers have their own tasks, as on a cluster.
+func NamespacePrefix(namespace string) string {
+	return RedisPrefixDefault + namespace + ":"
+}

@@ -61,7 +61,7 @@ func (b *bencher) roundTrip(ctx context.Context, be backend) (RoundTrip,
 		defer b.dropTopology(s)
 		defer b.dropTasks(s, int64(total))
 		store, err := tasks.OpenRedis(ctx, b.o.RedisURL, tasks.RedisOptions{
-			Logger: b.o.Logger})
+			Prefix: tasks.NamespacePrefix(s.ns), Logger: b.o.Logger})
 		if err != nil {
 			_ = closeStack(st)
 			return RoundTrip{}, err

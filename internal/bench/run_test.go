@@ -160,9 +160,10 @@ func assertNoTasks(t *testing.T, redisURL string, scratches ...scratch) {
 	defer c.Close()
 	ctx := context.Background()
 	for _, s := range scratches {
-		task := tasks.RedisPrefixDefault + "task:{" + s.taskID(1) + "}"
+		p := tasks.NamespacePrefix(s.ns)
+		task := p + "task:{" + s.taskID(1) + "}"
 		n, err := c.Exists(ctx, task, task+":events",
-			tasks.RedisPrefixDefault+"event:"+s.source+"\x00"+s.eventID(1)).Result()
+			p+"event:"+s.source+"\x00"+s.eventID(1)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -112,7 +112,7 @@ func (s scratch) dropTasks(ctx context.Context, redisURL string,
 		keys = keys[:0]
 		return err
 	}
-	p := tasks.RedisPrefixDefault
+	p := tasks.NamespacePrefix(s.ns)
 	for seq := int64(1); seq <= n; seq++ {
 		task := p + "task:{" + s.taskID(seq) + "}"
 		keys = append(keys, task, task+":events", task+":result",
