@@ -13,6 +13,8 @@ import (
 // Keys of the cfg map that Start reads; see the package doc.
 const (
 	KeySink        = "K_SINK"
+	KeyRabbitMQURL = "FERRY_RABBITMQ_URL"
+	KeyExchange    = "FERRY_RABBITMQ_EXCHANGE"
 	KeyBroker      = "FERRY_BROKER"
 	KeyRedisURL    = "FERRY_REDIS_URL"
 	KeyRedisPrefix = "FERRY_REDIS_PREFIX"
@@ -39,6 +41,11 @@ var ErrNoSink = errors.New("K_SINK is not set: bind the ingress to a " +
 type Config struct {
 	// Sink is the Broker's URL (K_SINK).
 	Sink string
+	// RabbitMQURL and Exchange, when both set, make the ingress publish
+	// straight to the RabbitMQ broker's exchange instead of posting to
+	// Sink (FERRY_RABBITMQ_URL, FERRY_RABBITMQ_EXCHANGE).
+	RabbitMQURL string
+	Exchange    string
 	// Broker is the Broker's name (FERRY_BROKER).
 	Broker string
 	// RedisURL, when set, selects the Redis task store (FERRY_REDIS_URL);
@@ -64,13 +71,19 @@ func ParseConfig(cfg map[string]string) (Config, error) {
 	}
 	c := Config{
 		Sink:        get(KeySink, ""),
+		RabbitMQURL: get(KeyRabbitMQURL, ""),
+		Exchange:    get(KeyExchange, ""),
 		Broker:      get(KeyBroker, eventing.SinkBrokerDefault),
 		RedisURL:    get(KeyRedisURL, ""),
 		RedisPrefix: get(KeyRedisPrefix, ""),
 		DataDir:     get(KeyDataDir, DataDirDefault),
 		WaitMax:     WaitMaxDefault,
 	}
-	if c.Sink == "" {
+	if (c.RabbitMQURL == "") != (c.Exchange == "") {
+		return Config{}, fmt.Errorf("%s and %s go together: set both to "+
+			"publish straight to RabbitMQ, or neither", KeyRabbitMQURL, KeyExchange)
+	}
+	if c.Sink == "" && c.RabbitMQURL == "" {
 		return Config{}, ErrNoSink
 	}
 	if v := get(KeyWaitMax, ""); v != "" {

@@ -20,7 +20,10 @@
 //
 // Start reads these keys of its cfg map (func-go passes the environment):
 //
-//	K_SINK            the Broker's URL; required
+//	K_SINK            the Broker's URL; required unless the two below are set
+//	FERRY_RABBITMQ_URL       amqp://...: publish straight to RabbitMQ...
+//	FERRY_RABBITMQ_EXCHANGE  ...to this exchange, the RabbitMQ Broker's
+//	                  (see docs/deploy.md for the trade-off)
 //	FERRY_BROKER      the Broker's name, for recorded deliveries ("default")
 //	FERRY_REDIS_URL   redis://host:6379/0: the shared task store
 //	FERRY_REDIS_PREFIX  key prefix in Redis (tasks.RedisPrefixDefault)

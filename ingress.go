@@ -29,6 +29,8 @@ type Ingress struct {
 	store   store
 	stopped bool
 	log     *slog.Logger
+	// closeSend closes the RabbitMQ connection of a direct publisher.
+	closeSend func()
 }
 
 // New returns an Ingress that answers 503 until Start has run; kn func's
@@ -56,14 +58,21 @@ func (i *Ingress) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("ferry ingress: %w", err)
 	}
+	send, closeSend, err := directSend(ctx, c, log)
+	if err != nil {
+		st.close()
+		return fmt.Errorf("ferry ingress: %w", err)
+	}
 	sink, err := eventing.NewSink(eventing.SinkParams{
 		URL:      c.Sink,
 		Broker:   c.Broker,
 		Observer: st,
 		Seen:     seenIn(st),
+		Send:     send,
 		Logger:   log,
 	})
 	if err != nil {
+		closeSend()
 		st.close()
 		return fmt.Errorf("ferry ingress: %w", err)
 	}
@@ -82,10 +91,11 @@ func (i *Ingress) Start(ctx context.Context, cfg map[string]string) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if err := i.startableLocked(); err != nil {
+		closeSend()
 		st.close()
 		return err
 	}
-	i.store, i.handler, i.log = st, api.Handler(), log
+	i.store, i.handler, i.log, i.closeSend = st, api.Handler(), log, closeSend
 	log.Info("ingress started", "sink", c.Sink, "broker", c.Broker,
 		"store", storeKind(c))
 	return nil
@@ -178,6 +188,9 @@ func (i *Ingress) Stop(context.Context) error {
 		return nil
 	}
 	i.stopped, i.handler = true, nil
+	if i.closeSend != nil {
+		i.closeSend()
+	}
 	if i.store == nil {
 		return nil
 	}

@@ -51,6 +51,12 @@ type SinkParams struct {
 	// again: the receipt names its task with Duplicate set. An error from
 	// Seen is logged and the event is posted.
 	Seen func(ctx context.Context, e *event.Event) (bool, error)
+	// Send, when set, hands each event to the Broker instead of posting it
+	// to URL, which may then be empty: the ingress's publisher straight to
+	// the RabbitMQ broker's exchange uses it. A nil error must mean the
+	// Broker has stored the event; an error the producer should retry must
+	// wrap ErrBrokerUnavailable.
+	Send func(ctx context.Context, e *event.Event) error
 	// Logger gets the failures; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -70,6 +76,7 @@ type SinkParams struct {
 // same new event at once may both post it, and delivery is at least once
 // anyway.
 type Sink struct {
+	send     func(ctx context.Context, e *event.Event) error
 	url      string
 	broker   string
 	client   *http.Client
@@ -81,11 +88,14 @@ type Sink struct {
 // NewSink returns a Sink for p. It fails when p.URL is not an absolute
 // http or https URL.
 func NewSink(p SinkParams) (*Sink, error) {
-	u, err := url.Parse(p.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("sink %q: need an absolute http(s) URL", p.URL)
+	if p.Send == nil {
+		u, err := url.Parse(p.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("sink %q: need an absolute http(s) URL", p.URL)
+		}
 	}
 	s := &Sink{
+		send:     p.Send,
 		url:      p.URL,
 		broker:   p.Broker,
 		client:   p.Client,
@@ -126,8 +136,12 @@ func (s *Sink) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 		}
 	}
 
-	if err := s.post(ctx, e); err != nil {
-		return Receipt{}, fmt.Errorf("publish %s to %s: %w", e.ID(), s.url, err)
+	send, to := s.post, s.url
+	if s.send != nil {
+		send, to = s.send, "the broker"
+	}
+	if err := send(ctx, e); err != nil {
+		return Receipt{}, fmt.Errorf("publish %s to %s: %w", e.ID(), to, err)
 	}
 
 	// The Broker has the event: a failure to record it does not undo

@@ -14,6 +14,9 @@ import (
 // consumers redial and consume again by themselves after a connection
 // loss, until Close; if ctx ends first they keep trying in the background.
 func (q *Queue) StartConsuming(ctx context.Context) error {
+	if q.p.Exchange != "" {
+		return fmt.Errorf("consume from %s: %w", q.p.Exchange, ErrNotOwner)
+	}
 	q.flight.Lock()
 	if q.closed {
 		q.flight.Unlock()

@@ -25,4 +25,8 @@ var (
 	ErrDeliveryGone = errors.New("delivery no longer held")
 	// ErrClosed: the Queue was closed.
 	ErrClosed = errors.New("queue closed")
+	// ErrNoExchange: Params.Exchange names no exchange on the server.
+	ErrNoExchange = errors.New("exchange not found")
+	// ErrNotOwner: a Queue on another broker's exchange cannot consume.
+	ErrNotOwner = errors.New("the exchange belongs to another broker")
 )

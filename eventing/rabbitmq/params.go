@@ -61,6 +61,15 @@ type Params struct {
 	// Parallelism is how many deliveries of one Trigger are made at once
 	// when its annotation does not say; 0 means ParallelismDefault.
 	Parallelism int
+	// Exchange, when set, is an existing headers exchange to publish to
+	// instead of Ferry's own topology: that of a Broker another broker
+	// implementation owns (Knative's RabbitMQ broker names it after the
+	// Broker's UID). The Queue then declares nothing (Open fails with
+	// ErrNoExchange if the exchange is missing), publishes every event
+	// there without the mandatory flag (an event no binding wants is
+	// dropped by RabbitMQ, as a Knative Broker drops it), and cannot
+	// consume.
+	Exchange string
 	// Dedupe, when set, recognises events published before (same source
 	// and id), which RabbitMQ cannot.
 	Dedupe Deduper

@@ -31,6 +31,9 @@ const returnsBuffer = 256
 type publisher struct {
 	timeout time.Duration
 	log     *slog.Logger
+	// optional turns mandatory publishing off (Params.Exchange): a message
+	// no binding wants is then dropped by RabbitMQ, not returned.
+	optional bool
 
 	tags atomic.Uint64
 	turn atomic.Uint64
@@ -98,7 +101,7 @@ func (p *publisher) publish(ctx context.Context, exchange, key string,
 	tctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	dc, err := c.ch.PublishWithDeferredConfirmWithContext(tctx, exchange, key,
-		true, false, msg)
+		!p.optional, false, msg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

@@ -68,7 +68,8 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 		wake: make(chan struct{}, 1),
 		held: map[uint64]*message{},
 	}
-	q.pub = &publisher{timeout: p.PublishTimeout, log: q.log}
+	q.pub = &publisher{timeout: p.PublishTimeout, log: q.log,
+		optional: p.Exchange != ""}
 	for i, tr := range p.Triggers {
 		n, err := parallelism(tr, p.Parallelism)
 		if err != nil {
@@ -98,11 +99,20 @@ func (q *Queue) setupPublisher(conn *amqp.Connection) error {
 	return q.pub.setup(conn)
 }
 
-// declare declares the topology on a channel of its own.
+// declare declares the topology on a channel of its own. With
+// Params.Exchange it only checks that the exchange exists.
 func (q *Queue) declare(conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
+	}
+	if q.p.Exchange != "" {
+		err := ch.ExchangeDeclarePassive(q.p.Exchange, amqp.ExchangeHeaders,
+			true, false, false, false, nil)
+		if err != nil {
+			return fmt.Errorf("%w: exchange %s: %v", ErrNoExchange, q.p.Exchange, err)
+		}
+		return ch.Close()
 	}
 	if err := q.top.declare(ch); err != nil {
 		return err
@@ -149,7 +159,9 @@ func (q *Queue) Put(ctx context.Context, e *event.Event, triggers []string) (
 	}
 	defer q.leave()
 
-	first, err := q.publishEvent(ctx, e, len(triggers) > 0)
+	// Another broker's exchange routes by its own bindings, which this
+	// process does not know: every event goes there.
+	first, err := q.publishEvent(ctx, e, len(triggers) > 0 || q.p.Exchange != "")
 	if err != nil {
 		return nil, fmt.Errorf("put %s: %w", e.ID(), err)
 	}

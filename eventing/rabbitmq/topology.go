@@ -35,6 +35,9 @@ type binding struct {
 func newTopology(p Params) (topology, error) {
 	base := "b." + p.Namespace + "." + p.Broker
 	t := topology{exchange: base, dead: base + ".dead", queueType: p.QueueType}
+	if p.Exchange != "" {
+		t.exchange = p.Exchange
+	}
 	seen := map[string]bool{}
 	for _, tr := range p.Triggers {
 		if seen[tr.Name] {
