@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -134,6 +135,9 @@ func (b *Broker) Triggers() []*Trigger { return b.triggers }
 // Publish stores e for every Trigger whose filter it passes and returns its
 // task. See Publisher.
 func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
+	if err := CheckAttributes(e); err != nil {
+		return Receipt{}, fmt.Errorf("publish %s: %w", e.ID(), err)
+	}
 	stampAccepted(e)
 	protectData(e)
 	routes := b.route(e)
@@ -238,9 +242,35 @@ func (b *Broker) Abort() {
 	}
 }
 
-// storeRetryDelay is how long a delivery waits to be made again when the
-// task store could not record its outcome.
-const storeRetryDelay = time.Second
+// storeRetryDelay is the first wait before recording a delivery's outcome
+// again when the task store could not take it; it doubles up to
+// storeRetryMax.
+const (
+	storeRetryDelay = 200 * time.Millisecond
+	storeRetryMax   = 10 * time.Second
+)
+
+// record runs fn, the recording of d's outcome in the task store, until it
+// succeeds. It returns false if ctx ended first (the process is stopping):
+// the delivery then stays in the queue and is made again.
+func (b *Broker) record(ctx context.Context, t *Trigger, d Delivery,
+	fn func() error) bool {
+	wait := storeRetryDelay
+	for {
+		err := fn()
+		if err == nil {
+			return true
+		}
+		b.log.Error("task store did not take the outcome; trying again",
+			"trigger", t.Name(), "id", d.Event.ID(), "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, storeRetryMax)
+	}
+}
 
 // panicRetryDelay is how long a delivery whose handling panicked waits
 // before it is tried again.
@@ -342,26 +372,30 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 				"%w: the reply %s was not routed", ErrTTLExhausted, reply.ID())})
 			return
 		}
+		if err := CheckAttributes(reply); err != nil {
+			// Not retried: the same answer would come back.
+			b.failed(ctx, t, d, a, Result{Code: http.StatusBadGateway, Err: fmt.Errorf(
+				"reply %s: %w", reply.ID(), err)})
+			return
+		}
 		protectData(reply)
 		routes = b.route(reply)
 	}
 	// The reply is recorded before the delivery counts as done, so that
-	// a task never looks finished without its result. If the task store
-	// cannot take it, the delivery is not ended: it is made again later
-	// (at least once), rather than leaving the store without the outcome.
-	var err error
-	if reply != nil {
-		err = b.observer.Routed(ctx, KindReply, reply, routes)
-	}
+	// a task never looks finished without its result. While the task
+	// store cannot take it, the recording is tried again (the delivery
+	// itself is not: its outcome is known); only a stop leaves the
+	// delivery to be made again.
 	a.Outcome, a.Reply = OutcomeDelivered, reply
-	if err == nil {
-		err = b.observe(ctx, a)
-	}
-	if err != nil {
-		b.log.Error("task store did not take the outcome; delivery will be "+
-			"made again", "trigger", t.Name(), "id", d.Event.ID(),
-			"retry_in", storeRetryDelay, "err", err)
-		b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now().Add(storeRetryDelay)))
+	recorded := b.record(ctx, t, d, func() error {
+		if reply != nil {
+			if err := b.observer.Routed(ctx, KindReply, reply, routes); err != nil {
+				return err
+			}
+		}
+		return b.observe(ctx, a)
+	})
+	if !recorded {
 		return
 	}
 	b.log.Info("delivered", "trigger", t.Name(), "id", d.Event.ID(),
@@ -373,7 +407,8 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 func (b *Broker) failed(ctx context.Context, t *Trigger, d Delivery,
 	a Attempt, res Result) {
 	a.Reason = res.Err.Error()
-	if !errors.Is(res.Err, ErrTTLExhausted) && Retryable(res.Code) && a.Number <= t.Delivery.Retries {
+	final := errors.Is(res.Err, ErrTTLExhausted) || errors.Is(res.Err, ErrAttributes)
+	if !final && Retryable(res.Code) && a.Number <= t.Delivery.Retries {
 		wait := t.Delivery.RetryWait(a.Number, res.Code, res.RetryAfter, a.At)
 		a.Outcome, a.NextAttempt = OutcomeRetrying, a.At.Add(wait)
 		b.observe(ctx, a)
@@ -386,9 +421,8 @@ func (b *Broker) failed(ctx context.Context, t *Trigger, d Delivery,
 	}
 
 	a.Outcome = OutcomeDeadLettered
-	if err := b.observe(ctx, a); err != nil {
-		// As in delivered: no final step the task store has not taken.
-		b.commit(ctx, d, b.queue.Retry(ctx, d, time.Now().Add(storeRetryDelay)))
+	// As in delivered: no final step the task store has not taken.
+	if !b.record(ctx, t, d, func() error { return b.observe(ctx, a) }) {
 		return
 	}
 	b.log.Warn("delivery failed for good", "trigger", t.Name(),

@@ -1,9 +1,11 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/gin-gonic/gin"
@@ -11,6 +13,10 @@ import (
 	"github.com/ferryfn/ferry/eventing"
 	"github.com/ferryfn/ferry/tasks"
 )
+
+// PublishTimeout bounds how long a post waits for the Broker (and the task
+// store) to take its event before the answer is 503 broker-unavailable.
+const PublishTimeout = 10 * time.Second
 
 // Acceptance is the body of a 202 answer to an event post.
 type Acceptance struct {
@@ -50,7 +56,11 @@ func (s *Server) accept(c *gin.Context, e *event.Event) {
 // acceptTo is accept with the Broker to publish to.
 func (s *Server) acceptTo(c *gin.Context, pub eventing.Publisher, e *event.Event) {
 	noteEvent(c, e)
-	r, err := pub.Publish(c.Request.Context(), e)
+	// A broker or store that stops answering must not hold the producer:
+	// past PublishTimeout the answer is 503, try again.
+	ctx, cancel := context.WithTimeout(c.Request.Context(), PublishTimeout)
+	defer cancel()
+	r, err := pub.Publish(ctx, e)
 	if err != nil {
 		writeProblem(c, s.publishProblem(e, err))
 		return

@@ -2,6 +2,7 @@ package ingress_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,6 +25,16 @@ func TestUndeliverableAttributesAreRefused(t *testing.T) {
 		{"source over the limit", structured("1", "/"+strings.Repeat("s", 40000)),
 			"invalid attribute source: 40001 bytes"},
 		{"newline in id", structured("a\nb", "/s"), `invalid attribute id: control character '\n'`},
+		{"extension over the limit", `{"specversion":"1.0","id":"1","source":"/s","type":"t","bigext":"` +
+			strings.Repeat("x", 200000) + `"}`, "invalid attribute bigext: 200000 bytes"},
+		{"extensions over the total", func() string {
+			m := map[string]any{"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
+			for i := 0; i < 20; i++ {
+				m[fmt.Sprintf("ext%d", i)] = strings.Repeat("y", 4000)
+			}
+			b, _ := json.Marshal(m)
+			return string(b)
+		}(), "more than the 65536 allowed"},
 		{"NUL in subject", `{"specversion":"1.0","id":"1","source":"/s","type":"t","subject":"a\u0000b"}`, `invalid attribute subject: control character '\x00'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ferryfn/ferry/eventing"
 	"io"
 	"maps"
 	"net/http"
@@ -63,35 +64,20 @@ func (s *Server) readEvent(c *gin.Context) (*event.Event, *Problem) {
 	return e, nil
 }
 
-// AttributeBytesMax bounds the id, source, type and subject of an event.
-// Longer values are refused (400) rather than accepted and then failing in
-// the Broker's store (bbolt keys hold at most 32 KiB) or in every delivery.
-const AttributeBytesMax = 4096
+// AttributeBytesMax bounds each attribute's value; see eventing.
+const AttributeBytesMax = eventing.AttributeBytesMax
 
 // checkDeliverable refuses what CloudEvents' own validation lets through
-// but no delivery could carry: id, source, type or subject over
-// AttributeBytesMax bytes, or with control characters (a newline or NUL
-// cannot go into the Ce- headers of a binary-mode delivery).
+// but no delivery could carry (eventing.CheckAttributes): oversized
+// attributes or extensions, control characters in id, source, type or
+// subject.
 func checkDeliverable(e *event.Event) *Problem {
-	for _, a := range []struct{ name, value string }{
-		{"id", e.ID()}, {"source", e.Source()}, {"type", e.Type()},
-		{"subject", e.Subject()},
-	} {
-		if len(a.value) > AttributeBytesMax {
-			return newProblem(ProblemInvalidEvent, fmt.Sprintf(
-				"invalid attribute %s: %d bytes, more than the %d allowed",
-				a.name, len(a.value), AttributeBytesMax))
-		}
-		if i := strings.IndexFunc(a.value, isControl); i >= 0 {
-			return newProblem(ProblemInvalidEvent, fmt.Sprintf(
-				"invalid attribute %s: control character %q at byte %d",
-				a.name, a.value[i], i))
-		}
+	if err := eventing.CheckAttributes(e); err != nil {
+		detail := strings.TrimPrefix(err.Error(), eventing.ErrAttributes.Error()+": ")
+		return newProblem(ProblemInvalidEvent, "invalid "+detail)
 	}
 	return nil
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // eventMode tells from the headers whether a request holds a structured
 // (true) or binary (false) mode event, or why it holds neither.

@@ -58,6 +58,9 @@ const (
 	// ProblemInternal (500): something failed inside Ferry. The detail is
 	// short on purpose; the log has the error.
 	ProblemInternal ProblemType = ProblemTypeBase + "internal-error"
+	// ProblemStoreUnavailable (503): the task store did not answer; try
+	// again. Comes with Retry-After: 1.
+	ProblemStoreUnavailable ProblemType = ProblemTypeBase + "store-unavailable"
 	// ProblemBrokerNotFound (404): POST /{namespace}/{broker} names no
 	// Broker this ingress serves.
 	ProblemBrokerNotFound ProblemType = ProblemTypeBase + "broker-not-found"
@@ -85,6 +88,8 @@ var problemKinds = map[ProblemType]struct {
 	ProblemNotFound:       {"Not found", http.StatusNotFound},
 	ProblemInternal:       {"Internal error", http.StatusInternalServerError},
 	ProblemBrokerNotFound: {"Broker not found", http.StatusNotFound},
+	ProblemStoreUnavailable: {"Task store unavailable",
+		http.StatusServiceUnavailable},
 	ProblemMethodNotAllowed: {"Method not allowed",
 		http.StatusMethodNotAllowed},
 }
@@ -125,7 +130,8 @@ func newProblem(t ProblemType, detail string) *Problem {
 // writeProblem answers the request with p and stops the handler chain.
 func writeProblem(c *gin.Context, p *Problem) {
 	p.Instance = c.Request.URL.Path
-	if p.Type == ProblemBrokerUnavailable || p.Type == ProblemResultNotReady {
+	if p.Type == ProblemBrokerUnavailable || p.Type == ProblemResultNotReady ||
+		p.Type == ProblemStoreUnavailable {
 		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
 	noteProblem(c, p.Type)

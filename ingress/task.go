@@ -40,5 +40,6 @@ func (s *Server) storeProblem(id string, err error) *Problem {
 			fmt.Sprintf("no task with id %q", id))
 	}
 	s.log.Error("reading task failed", "task", id, "err", err)
-	return newProblem(ProblemInternal, "the task could not be read")
+	return newProblem(ProblemStoreUnavailable,
+		"the task store did not answer; try again")
 }

@@ -25,6 +25,10 @@ import (
 // RedisOptions.Prefix says otherwise.
 const RedisPrefixDefault = "ferry:"
 
+// RedisTimeoutDefault bounds each read, write and dial to Redis when the
+// URL does not set its own.
+const RedisTimeoutDefault = time.Second
+
 // RetentionDefault is how long a RedisStore keeps a task after its last
 // update, as Celery keeps results for a day by default.
 const RetentionDefault = 24 * time.Hour
@@ -128,6 +132,22 @@ func OpenRedis(ctx context.Context, redisURL string, opts RedisOptions) (
 	ropts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("open task store %s: %w", shown, urlError(err))
+	}
+	// A Redis that stops answering (a silent network split) must not hold
+	// a producer's request for the client's defaults (3 s per try, three
+	// retries): a URL's own read_timeout, write_timeout and max_retries
+	// still win.
+	if ropts.ReadTimeout == 0 {
+		ropts.ReadTimeout = RedisTimeoutDefault
+	}
+	if ropts.WriteTimeout == 0 {
+		ropts.WriteTimeout = RedisTimeoutDefault
+	}
+	if ropts.DialTimeout == 0 {
+		ropts.DialTimeout = RedisTimeoutDefault
+	}
+	if ropts.MaxRetries == 0 {
+		ropts.MaxRetries = 1
 	}
 
 	s := &RedisStore{
