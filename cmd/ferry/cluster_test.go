@@ -206,3 +206,48 @@ func readLog(p *proc) string {
 	out, _ := os.ReadFile(p.log)
 	return string(out)
 }
+
+func TestConcurrentCopiesOnTwoIngressesRunOnce(t *testing.T) {
+	ing, disp := cluster(t, 2, 1)
+	id := uuid.NewString()
+	tasksSeen := make(chan string, 20)
+	for i := 0; i < 20; i++ {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+ing[i%2]+"/v1/events",
+				bytes.NewReader([]byte(`{}`)))
+			req.Header.Set("Ce-Specversion", "1.0")
+			req.Header.Set("Ce-Id", id)
+			req.Header.Set("Ce-Source", "/tests/cluster/dup")
+			req.Header.Set("Ce-Type", "dev.ferry.test.sleep")
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				tasksSeen <- "error: " + err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			var a struct{ ID string }
+			_ = json.NewDecoder(resp.Body).Decode(&a)
+			tasksSeen <- fmt.Sprintf("%d %s", resp.StatusCode, a.ID)
+		}()
+	}
+	var first string
+	for i := 0; i < 20; i++ {
+		got := <-tasksSeen
+		if first == "" {
+			first = got
+		}
+		if got != first || !strings.HasPrefix(got, "202 ") {
+			t.Errorf("answers differ: %q and %q, want the same 202 task", first, got)
+		}
+	}
+	task := strings.TrimPrefix(first, "202 ")
+	tk := waitSucceeded(t, ing[0], task)
+	if replies(tk) != 1 {
+		t.Errorf("%d replies, want 1", replies(tk))
+	}
+	time.Sleep(500 * time.Millisecond) // a second copy would be delivered by now
+	if n := disp[0].delivered(t); n != 1 {
+		t.Errorf("the function ran %d times, want once", n)
+	}
+}

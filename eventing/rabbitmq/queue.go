@@ -172,30 +172,59 @@ func (q *Queue) Put(ctx context.Context, e *event.Event, triggers []string) (
 // and then returns a stand-in of the first event.
 func (q *Queue) publishEvent(ctx context.Context, e *event.Event,
 	publish bool) (*event.Event, error) {
-	key := eventing.EventKey(e)
+	key, task := eventing.EventKey(e), eventing.TaskID(e)
 	if q.p.Dedupe != nil {
-		task, dup, err := q.p.Dedupe.Seen(ctx, key)
+		first, dup, err := q.claim(ctx, key, task)
 		if err != nil {
-			return nil, fmt.Errorf("dedupe: %w", err)
+			return nil, err
 		}
 		if dup {
-			return firstEvent(e, task), nil
+			return firstEvent(e, first), nil
 		}
 	}
 	if publish {
 		err := q.pub.publish(ctx, q.top.exchange, "", publishing(e))
 		if err != nil {
+			if q.p.Dedupe != nil {
+				if rerr := q.p.Dedupe.Release(context.WithoutCancel(ctx), key,
+					task); rerr != nil {
+					q.log.Warn("release claim", "id", e.ID(), "err", rerr)
+				}
+			}
 			return nil, err
 		}
 	}
 	if q.p.Dedupe != nil {
-		if err := q.p.Dedupe.Stored(ctx, key, eventing.TaskID(e)); err != nil {
-			// Published: a resubmission will be published again and
-			// absorbed downstream by id.
+		if err := q.p.Dedupe.Stored(ctx, key, task); err != nil {
+			// Published: a resubmission after the claim expires will be
+			// published again and absorbed downstream by id.
 			q.log.Warn("record published event", "id", e.ID(), "err", err)
 		}
 	}
 	return nil, nil
+}
+
+// claim takes key for task, waiting while another publish of the same
+// event holds it. dup reports an event published before, of task first.
+func (q *Queue) claim(ctx context.Context, key, task string) (
+	first string, dup bool, err error) {
+	for {
+		first, dup, pending, err := q.p.Dedupe.Claim(ctx, key, task)
+		switch {
+		case err != nil:
+			return "", false, fmt.Errorf("dedupe: %w", err)
+		case !dup:
+			return "", false, nil
+		case !pending:
+			return first, true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", false, fmt.Errorf("%w: the same event is being "+
+				"published by another process: %v", ErrUnavailable, ctx.Err())
+		case <-time.After(claimPoll):
+		}
+	}
 }
 
 // firstEvent stands for the event that was published first with e's

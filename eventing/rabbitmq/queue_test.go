@@ -99,27 +99,54 @@ func TestPutWithoutTriggersPublishesNothing(t *testing.T) {
 
 // memoryDeduper is a Deduper in a map that can be made to fail.
 type memoryDeduper struct {
-	mu     sync.Mutex
-	stored map[string]string
-	err    error
+	mu      sync.Mutex
+	stored  map[string]string
+	claimed map[string]string
+	err     error
 }
 
-func (d *memoryDeduper) Seen(_ context.Context, key string) (string, bool,
-	error) {
+func (d *memoryDeduper) Claim(_ context.Context, key, task string) (string, bool,
+	bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.err != nil {
-		return "", false, d.err
+		return "", false, false, d.err
 	}
-	task, ok := d.stored[key]
-	return task, ok, nil
+	if first, ok := d.stored[key]; ok {
+		return first, true, false, nil
+	}
+	if d.claimed == nil {
+		d.claimed = map[string]string{}
+	}
+	if first, ok := d.claimed[key]; ok {
+		return first, true, true, nil
+	}
+	d.claimed[key] = task
+	return "", false, false, nil
 }
 
 func (d *memoryDeduper) Stored(_ context.Context, key, task string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	delete(d.claimed, key)
 	d.stored[key] = task
 	return nil
+}
+
+func (d *memoryDeduper) Release(_ context.Context, key, task string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.claimed[key] == task {
+		delete(d.claimed, key)
+	}
+	return nil
+}
+
+func (d *memoryDeduper) isStored(key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.stored[key]
+	return ok
 }
 
 func TestPutWithDeduperAnswersTheFirstTask(t *testing.T) {
@@ -162,10 +189,47 @@ func TestPutWithDeduperMarksOnlyConfirmedEvents(t *testing.T) {
 	if _, err := q.Put(context.Background(), e, []string{"csv"}); err == nil {
 		t.Fatal("put of an unroutable event succeeded")
 	}
-	if _, dup, _ := dd.Seen(context.Background(),
-		eventing.EventKey(e)); dup {
+	if dd.isStored(eventing.EventKey(e)) {
 		t.Error("a refused event was marked as stored: its retry would be " +
 			"answered as a duplicate and lost")
+	}
+	// Its claim is released: the retry is published.
+	if _, _, pending, _ := dd.Claim(context.Background(), eventing.EventKey(e),
+		"other"); pending {
+		t.Error("the refused event's claim was kept: its retry would wait for it")
+	}
+}
+
+func TestConcurrentCopiesOfAnEventArePublishedOnce(t *testing.T) {
+	dd := &memoryDeduper{stored: map[string]string{}}
+	q := openQueue(t, Params{Dedupe: dd, Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	var wg sync.WaitGroup
+	dups := make(chan bool, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first, err := q.Put(context.Background(), newEvent("same", "t"), []string{"all"})
+			if err != nil {
+				t.Errorf("put: %v", err)
+			}
+			dups <- first != nil
+		}()
+	}
+	wg.Wait()
+	close(dups)
+	published := 0
+	for dup := range dups {
+		if !dup {
+			published++
+		}
+	}
+	if published != 1 {
+		t.Errorf("%d copies published, want 1", published)
+	}
+	if n := ready(t, queueOf(t, q, "all")); n != 1 {
+		t.Errorf("queue holds %d messages, want 1", n)
 	}
 }
 

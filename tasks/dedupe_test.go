@@ -1,0 +1,78 @@
+package tasks
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// deduper is the RabbitMQ backend's Deduper, as both stores implement it.
+type deduper interface {
+	Claim(ctx context.Context, key, taskID string) (string, bool, bool, error)
+	Stored(ctx context.Context, key, taskID string) error
+	Release(ctx context.Context, key, taskID string) error
+}
+
+// checkClaims drives a Deduper through a claim, a concurrent copy, a
+// release after a failed publish, and a store.
+func checkClaims(t *testing.T, d deduper) {
+	ctx := context.Background()
+	claim := func(key, task string) (string, bool, bool) {
+		t.Helper()
+		first, dup, pending, err := d.Claim(ctx, key, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return first, dup, pending
+	}
+
+	if _, dup, _ := claim("k1", "task-1"); dup {
+		t.Fatal("first claim reported a duplicate")
+	}
+	if first, dup, pending := claim("k1", "task-2"); !dup || !pending || first != "task-1" {
+		t.Errorf("copy during the publish: %q dup %v pending %v; want task-1, true, true",
+			first, dup, pending)
+	}
+	if err := d.Release(ctx, "k1", "task-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, pending := claim("k1", "task-3"); !pending {
+		t.Error("another task's release dropped the claim")
+	}
+	if err := d.Release(ctx, "k1", "task-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, dup, _ := claim("k1", "task-4"); dup {
+		t.Error("after the release the key is still taken")
+	}
+	if err := d.Stored(ctx, "k1", "task-4"); err != nil {
+		t.Fatal(err)
+	}
+	if first, dup, pending := claim("k1", "task-5"); !dup || pending || first != "task-4" {
+		t.Errorf("after Stored: %q dup %v pending %v; want task-4, true, false",
+			first, dup, pending)
+	}
+}
+
+func TestRedisPublishedClaimsEachEventOnce(t *testing.T) {
+	s := redisTestStore(t, RedisOptions{})
+	checkClaims(t, s.Published())
+	if ttl := s.client.PTTL(context.Background(), s.prefix+"event:k1").Val(); ttl <= ClaimTTL {
+		t.Errorf("stored record TTL %v, want the retention", ttl)
+	}
+}
+
+func TestDiskPublishedClaimsEachEventOnce(t *testing.T) {
+	f := newDiskFixture(t)
+	checkClaims(t, f.store.Published())
+
+	// A claim left by a process that died counts for ClaimTTL only.
+	p := f.store.Published()
+	if _, dup, _, _ := p.Claim(context.Background(), "k2", "dead"); dup {
+		t.Fatal("fresh key taken")
+	}
+	f.clock = f.clock.Add(ClaimTTL + time.Second)
+	if _, dup, _, _ := p.Claim(context.Background(), "k2", "alive"); dup {
+		t.Error("an expired claim still holds the key")
+	}
+}
