@@ -9,7 +9,8 @@
 // auto-deleted):
 //
 //	b.<ns>.<b>                 headers exchange: every event of the Broker
-//	<ns>.<trigger>.<b>         one queue per Trigger, quorum by default
+//	<ns>.<trigger>.<b>         one queue per Trigger, quorum by default,
+//	                           single-active-consumer at parallelism 1
 //	                           (Params.QueueType "classic" for classic)
 //	b.<ns>.<b>.dead            queue of buried deliveries (Bury)
 //

@@ -29,6 +29,10 @@ type binding struct {
 	trigger string
 	queue   string
 	args    amqp.Table
+	// inOrder (parallelism 1) makes the queue single-active-consumer:
+	// with several dispatchers only one consumes it at a time, so the
+	// order holds across processes.
+	inOrder bool
 }
 
 // newTopology names the exchange and queues of p's Broker.
@@ -49,10 +53,15 @@ func newTopology(p Params) (topology, error) {
 		if ns == "" {
 			ns = p.Namespace
 		}
+		n, err := parallelism(tr, p.Parallelism)
+		if err != nil {
+			return t, err
+		}
 		t.bindings = append(t.bindings, binding{
 			trigger: tr.Name,
 			queue:   ns + "." + tr.Name + "." + p.Broker,
 			args:    bindingArgs(tr),
+			inOrder: n == 1,
 		})
 	}
 	return t, nil
@@ -98,8 +107,12 @@ func (t topology) declare(ch *amqp.Channel) error {
 		return fmt.Errorf("declare queue %s: %w", t.dead, err)
 	}
 	for _, b := range t.bindings {
+		args := t.queueArgs(true)
+		if b.inOrder {
+			args["x-single-active-consumer"] = true
+		}
 		if _, err := ch.QueueDeclare(b.queue, true, false, false, false,
-			t.queueArgs(true)); err != nil {
+			args); err != nil {
 			return fmt.Errorf("declare queue %s: %w", b.queue, err)
 		}
 		if err := ch.QueueBind(b.queue, "", t.exchange, false,
