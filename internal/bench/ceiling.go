@@ -106,11 +106,16 @@ func (b *bencher) rawPublish(ctx context.Context, c int) (Throughput, error) {
 	return drive(ctx, c, b.o.Warmup, b.o.Duration, p.publish)
 }
 
+// rawParallelism is the Trigger parallelism of the raw ceiling's queue:
+// above 1, so that the queue is not single-active-consumer (which takes
+// no basic.get, and would differ from the dispatch points above 1).
+const rawParallelism = 100
+
 // openRaw declares s's topology (by publishing the sample message through
 // Ferry) and opens a raw publisher of that message into it.
 func (b *bencher) openRaw(ctx context.Context, s scratch) (*rawPublisher,
 	error) {
-	c, err := writeConfig(b.tempDir(s), "http://127.0.0.1:9/", 0)
+	c, err := writeConfig(b.tempDir(s), "http://127.0.0.1:9/", rawParallelism)
 	if err != nil {
 		return nil, err
 	}

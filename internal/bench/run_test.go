@@ -41,7 +41,7 @@ func TestRawMessageIsTheMessageTheIngressWrites(t *testing.T) {
 
 	raw := newScratch(run, "sample-raw")
 	t.Cleanup(func() { _ = raw.dropTopology(o.AMQPURL) })
-	cfg, err := writeConfig(t.TempDir(), "http://127.0.0.1:9/", 0)
+	cfg, err := writeConfig(t.TempDir(), "http://127.0.0.1:9/", rawParallelism)
 	if err != nil {
 		t.Fatal(err)
 	}
