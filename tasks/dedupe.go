@@ -84,24 +84,6 @@ func (p Published) Release(ctx context.Context, key, taskID string) error {
 	return nil
 }
 
-// Seen remembers that the event key was first seen as task taskID, for
-// Retention, in one step: it answers the task id stored by the first call
-// for the key and dup=false to that first call, and that id with dup=true
-// to every later one until the key expires (a later call does not extend
-// it).
-func (s *RedisStore) Seen(ctx context.Context, key, taskID string) (
-	firstTaskID string, dup bool, err error) {
-	first, err := s.client.SetArgs(ctx, s.prefix+"event:"+key, taskID,
-		redis.SetArgs{Mode: "NX", TTL: s.retention, Get: true}).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return taskID, false, nil
-	case err != nil:
-		return "", false, fmt.Errorf("seen %q: %w", key, err)
-	}
-	return first, true, nil
-}
-
 // bucketPublished holds the DiskStore's record of published events.
 var bucketPublished = []byte("published-events")
 

@@ -768,12 +768,11 @@ func TestRedisStoreKeysExpireRetentionAfterLastUpdate(t *testing.T) {
 		Number: 1, Outcome: eventing.OutcomeDelivered, Code: 200}))
 	checkTTLs("after the next update")
 
-	_, _, err := s.Seen(ctx, "ttl-key", "task")
-	redisTestMust(t, err)
+	redisTestMust(t, s.Published().Stored(ctx, "ttl-key", "task"))
 	ttl, err := s.client.PTTL(ctx, s.prefix+"event:ttl-key").Result()
 	redisTestMust(t, err)
 	if ttl <= retention-time.Minute || ttl > retention {
-		t.Errorf("Seen key expires in %v, want about %v", ttl, retention)
+		t.Errorf("published-event key expires in %v, want about %v", ttl, retention)
 	}
 }
 
@@ -840,33 +839,6 @@ func TestRedisStoreResultRoundTripsBinaryData(t *testing.T) {
 	if ev := task.Events[1]; ev.Data != nil || ev.DataSize != len(pic) {
 		t.Errorf("recorded reply: %d bytes inline, size %d", len(ev.Data),
 			ev.DataSize)
-	}
-}
-
-func TestRedisStoreSeenAbsorbsDuplicates(t *testing.T) {
-	a := redisTestStore(t, RedisOptions{})
-	b := redisTestStore(t, RedisOptions{Prefix: a.prefix})
-	ctx := context.Background()
-	key := eventing.EventKey(redisTestAccepted("dup-1", "dev.ferry.test", "",
-		nil))
-
-	first, dup, err := a.Seen(ctx, key, "task-1")
-	redisTestMust(t, err)
-	if first != "task-1" || dup {
-		t.Fatalf("first Seen: %q, dup %v; want task-1, false", first, dup)
-	}
-	for _, s := range []*RedisStore{a, b} {
-		first, dup, err = s.Seen(ctx, key, "task-2")
-		redisTestMust(t, err)
-		if first != "task-1" || !dup {
-			t.Fatalf("repeated Seen: %q, dup %v; want task-1, true", first, dup)
-		}
-	}
-	first, dup, err = b.Seen(ctx, key+"-other", "task-3")
-	redisTestMust(t, err)
-	if first != "task-3" || dup {
-		t.Fatalf("Seen of another key: %q, dup %v; want task-3, false",
-			first, dup)
 	}
 }
 
