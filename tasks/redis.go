@@ -55,7 +55,7 @@ type RedisOptions struct {
 	// which would defeat the per-task hash tags (see RedisStore).
 	Prefix string
 	// Retention is how long a task, its events and its result are kept
-	// after the task's last update, and how long Seen remembers a key;
+	// after the task's last update, and how long a published event is remembered;
 	// 0 means RetentionDefault (24 h). Redis keeps it in milliseconds,
 	// so it must be 0 or at least 1 ms.
 	Retention time.Duration
@@ -73,7 +73,7 @@ type RedisOptions struct {
 //	<prefix>task:{<id>}         the Task (JSON, with what derive needs)
 //	<prefix>task:{<id>}:events  hash: event key -> the whole event (JSON)
 //	<prefix>task:{<id>}:result  the event key of the task's result
-//	<prefix>event:<event key>   Seen: the id of the first task of the key
+//	<prefix>event:<event key>   Published: "p:<task>" while claimed, "s:<task>" once stored
 //
 // The braces are Redis Cluster hash tags: a task's keys share a slot.
 //
@@ -100,7 +100,7 @@ type RedisOptions struct {
 // task is rewritten whole on every update (with at most 8 KiB of inline
 // data per event), so very long chains of replies make updates slower; a
 // report that loses 100 times in a row returns ErrContended and is not
-// applied; Seen keys expire Retention after the first call, however
+// applied; published-event records expire Retention after they are stored, however
 // often the key is seen again. It has not been run against Redis Cluster.
 type RedisStore struct {
 	client    *redis.Client
