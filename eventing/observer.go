@@ -10,7 +10,10 @@ import (
 // Observer is told what the Broker does with each event, so that a task
 // store can answer "what happened to my task". Calls may repeat after a crash
 // (delivery is at least once), so an Observer must apply them idempotently.
-// The Broker makes each call before it commits the step it reports.
+// The Broker reports a delivery's outcome before it commits it (and
+// retries the report until it is taken), and an accepted event right after
+// storing it: if that report fails the producer gets no 202, and its retry
+// (a duplicate) reports the event again.
 type Observer interface {
 	// Routed reports that e was stored and will be delivered to the named
 	// Triggers (none when no Trigger's filter matched). Kind tells whether e
