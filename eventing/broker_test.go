@@ -529,9 +529,10 @@ func TestBrokerRoutesReplyToNextTrigger(t *testing.T) {
 		len(calls[1].Triggers) != 1 || calls[1].Triggers[0] != "notify" {
 		t.Errorf("Routed calls = %+v", calls)
 	}
+	// A fast attempt is reported once, with its outcome.
 	as := s.rec.attemptsOf("resize")
-	if len(as) != 2 || as[1].Outcome != eventing.OutcomeDelivered ||
-		as[1].Reply == nil || as[1].Reply.ID() != "resized-img-1" {
+	if len(as) != 1 || as[0].Outcome != eventing.OutcomeDelivered ||
+		as[0].Reply == nil || as[0].Reply.ID() != "resized-img-1" {
 		t.Errorf("resize attempts = %+v", as)
 	}
 }
@@ -542,6 +543,29 @@ func ext(e *event.Event, name string) string {
 		return ""
 	}
 	return fmt.Sprint(v)
+}
+
+func TestBrokerReportsSlowAttemptStartedBeforeItsOutcome(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, nil, trigger("fn", "fn.fn", nil))
+	s.serve("fn.fn", func(n int, _ *event.Event, w http.ResponseWriter) {
+		time.Sleep(3 * eventing.StartedReportDelay)
+		w.WriteHeader(http.StatusOK)
+	})
+	s.start()
+
+	r := s.publish(newEvent("/s", "1", "job", nil))
+	s.waitTask(r.TaskID, tasks.Succeeded)
+
+	as := s.rec.attemptsOf("fn")
+	if len(as) != 2 || as[0].Outcome != eventing.OutcomeStarted ||
+		as[1].Outcome != eventing.OutcomeDelivered || as[1].Number != 1 {
+		t.Fatalf("attempts = %+v, want started then delivered, #1", as)
+	}
+	if gap := as[1].At.Sub(as[0].At); gap < eventing.StartedReportDelay {
+		t.Errorf("started reported %v before the outcome, want at least %v",
+			gap, eventing.StartedReportDelay)
+	}
 }
 
 func TestBrokerRetriesNonEventAnswer(t *testing.T) {
@@ -563,17 +587,17 @@ func TestBrokerRetriesNonEventAnswer(t *testing.T) {
 		t.Errorf("fn got %d requests, want 2", n)
 	}
 	as := s.rec.attemptsOf("fn")
-	if len(as) != 4 {
-		t.Fatalf("attempts = %+v, want started, retrying, started, delivered", as)
+	if len(as) != 2 {
+		t.Fatalf("attempts = %+v, want retrying, delivered", as)
 	}
-	if as[1].Outcome != eventing.OutcomeRetrying || as[1].Code != 502 {
-		t.Errorf("first outcome %s %d, want retrying 502", as[1].Outcome,
-			as[1].Code)
+	if as[0].Outcome != eventing.OutcomeRetrying || as[0].Code != 502 {
+		t.Errorf("first outcome %s %d, want retrying 502", as[0].Outcome,
+			as[0].Code)
 	}
-	if as[3].Outcome != eventing.OutcomeDelivered || as[3].Code != 204 ||
-		as[3].Number != 2 {
+	if as[1].Outcome != eventing.OutcomeDelivered || as[1].Code != 204 ||
+		as[1].Number != 2 {
 		t.Errorf("last outcome %s %d #%d, want delivered 204 #2",
-			as[3].Outcome, as[3].Code, as[3].Number)
+			as[1].Outcome, as[1].Code, as[1].Number)
 	}
 	if tk.Attempts != 2 {
 		t.Errorf("task attempts = %d, want 2", tk.Attempts)

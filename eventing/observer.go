@@ -13,7 +13,9 @@ import (
 // The Broker reports a delivery's outcome before it commits it (and
 // retries the report until it is taken), and an accepted event right after
 // storing it: if that report fails the producer gets no 202, and its retry
-// (a duplicate) reports the event again.
+// (a duplicate) reports the event again. An attempt's start is reported
+// only when the attempt runs longer than StartedReportDelay, and always
+// before its outcome.
 type Observer interface {
 	// Routed reports that e was stored and will be delivered to the named
 	// Triggers (none when no Trigger's filter matched). Kind tells whether e
@@ -71,4 +73,10 @@ type Attempt struct {
 	NextAttempt time.Time
 	// At is when the step happened.
 	At time.Time
+	// StartUnreported is set on an outcome when the start of the same
+	// attempt was not reported (it ended within StartedReportDelay) or
+	// its report was not taken. A delivery that the store then still
+	// has running was cut short by a crash or a restart before this
+	// attempt, and that cut attempt counts too.
+	StartUnreported bool
 }

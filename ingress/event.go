@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -174,7 +175,41 @@ func decodeStructured(ctx context.Context, h http.Header, body []byte) (
 	if err != nil {
 		return nil, diagnoseStructured(body, err)
 	}
+	if p := checkIntegerExtensions(e, body); p != nil {
+		return nil, p
+	}
 	return e, nil
+}
+
+// checkIntegerExtensions refuses an extension whose JSON value is a number
+// with a fraction or an exponent: CloudEvents has only 32-bit integers,
+// and sdk-go would cut 1.5 down to 1 without a word. Only events with a
+// number among their extensions are parsed again.
+func checkIntegerExtensions(e *event.Event, body []byte) *Problem {
+	var numbers []string
+	for name, v := range e.Extensions() {
+		if _, ok := v.(int32); ok {
+			numbers = append(numbers, name)
+		}
+	}
+	if len(numbers) == 0 {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return newProblem(ProblemInvalidEvent,
+			"a structured-mode event must be a JSON object")
+	}
+	sort.Strings(numbers)
+	for _, name := range numbers {
+		raw := bytes.TrimSpace(fields[name])
+		if bytes.ContainsAny(raw, ".eE") {
+			return newProblem(ProblemInvalidEvent, fmt.Sprintf(
+				"extension %s: %s is not an integer; CloudEvents numbers are "+
+					"32-bit integers", name, clip(raw)))
+		}
+	}
+	return nil
 }
 
 // malformedJSON names the JSON error of a body that is not JSON.

@@ -674,3 +674,34 @@ func BenchmarkDiskStoreRouted(b *testing.B) {
 		})
 	})
 }
+
+func TestOutcomeWithoutItsStartCountsTheCutAttempt(t *testing.T) {
+	f := newDiskFixture(t)
+	unreported := func(a *eventing.Attempt) { a.StartUnreported = true }
+
+	// A fast attempt reports only its outcome: one attempt.
+	fast := producerEvent("order-1", "order.created", nil)
+	f.routed(eventing.KindAccepted, fast, "invoice")
+	f.attempt(fast, "invoice", 1, eventing.OutcomeDelivered, unreported)
+	if tk := f.get(eventing.TaskID(fast)); tk.Attempts != 1 || tk.State != Succeeded {
+		t.Errorf("fast attempt: %d attempts %s, want 1 succeeded",
+			tk.Attempts, tk.State)
+	}
+
+	// A slow attempt 1 reported its start, then the process died; the
+	// queue makes it again as attempt 1, which ends fast.
+	cut := producerEvent("order-2", "order.created", nil)
+	f.routed(eventing.KindAccepted, cut, "invoice")
+	f.attempt(cut, "invoice", 1, eventing.OutcomeStarted)
+	f.attempt(cut, "invoice", 1, eventing.OutcomeDelivered, unreported)
+	if tk := f.get(eventing.TaskID(cut)); tk.Attempts != 2 || tk.State != Succeeded {
+		t.Errorf("after a cut attempt: %d attempts %s, want 2 succeeded",
+			tk.Attempts, tk.State)
+	}
+	// The same outcome reported again (a crash before the commit) counts
+	// nothing more.
+	f.attempt(cut, "invoice", 1, eventing.OutcomeDelivered, unreported)
+	if tk := f.get(eventing.TaskID(cut)); tk.Attempts != 2 {
+		t.Errorf("repeated outcome: %d attempts, want 2", tk.Attempts)
+	}
+}

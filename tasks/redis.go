@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -104,6 +105,14 @@ type RedisOptions struct {
 // often the key is seen again. It has not been run against Redis Cluster.
 type RedisStore struct {
 	client    *redis.Client
+	// auto is the client's automatic pipeline, which sends the commands
+	// of concurrent callers in one write and reads their replies in one
+	// round trip; nil if go-redis could not make one.
+	auto *redis.AutoPipeliner
+	// inflight counts the store's operations in progress: a command
+	// goes through auto only when others are in flight, so that a lone
+	// caller does not wait for the pipeline's goroutine.
+	inflight atomic.Int32
 	prefix    string
 	retention time.Duration
 	log       *slog.Logger
@@ -157,6 +166,10 @@ func OpenRedis(ctx context.Context, redisURL string, opts RedisOptions) (
 		log:       opts.Logger,
 		now:       time.Now,
 	}
+	if s.auto, err = s.client.AutoPipeline(); err != nil {
+		_ = s.client.Close()
+		return nil, fmt.Errorf("open task store %s: %w", shown, err)
+	}
 	if s.prefix == "" {
 		s.prefix = RedisPrefixDefault
 	}
@@ -186,6 +199,18 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 	return nil
 }
 
+// conn returns what the next command of an operation goes through: the
+// client while no other operation of the store is in flight, its
+// automatic pipeline when others are. done ends the operation.
+func (s *RedisStore) conn() redis.Cmdable {
+	if s.inflight.Add(1) > 1 {
+		return s.auto
+	}
+	return s.client
+}
+
+func (s *RedisStore) done() { s.inflight.Add(-1) }
+
 // Close closes the connections to Redis.
 func (s *RedisStore) Close() error {
 	if err := s.client.Close(); err != nil {
@@ -197,7 +222,9 @@ func (s *RedisStore) Close() error {
 
 // Get implements Reader.
 func (s *RedisStore) Get(ctx context.Context, id string) (*Task, error) {
-	raw, err := s.client.Get(ctx, s.taskKey(id)).Bytes()
+	c := s.conn()
+	defer s.done()
+	raw, err := c.Get(ctx, s.taskKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -222,7 +249,9 @@ return {'ok', raw}
 func (s *RedisStore) Result(ctx context.Context, id string) (
 	*event.Event, error) {
 	k := s.keys(id)
-	reply, err := resultScript.Run(ctx, s.client,
+	c := s.conn()
+	defer s.done()
+	reply, err := resultScript.Run(ctx, c,
 		[]string{k.task, k.events, k.result}).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("result of task %s: %w", id, err)
@@ -246,7 +275,7 @@ func (s *RedisStore) Result(ctx context.Context, id string) (
 // and a pending delivery per Trigger.
 func (s *RedisStore) Routed(ctx context.Context, kind eventing.EventKind,
 	e *event.Event, triggers []string) error {
-	raw, err := json.Marshal(e)
+	raw, err := e.MarshalJSON() // not json.Marshal, which would compact it again
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", e.ID(), err)
 	}
@@ -307,11 +336,13 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 	k := s.keys(id)
 	unlock := s.locks.lock(id)
 	defer unlock()
+	conn := s.conn()
+	defer s.done()
 
 	read, guessed := s.cache.get(id)
 	if !guessed && !isNew {
 		var err error
-		if read, err = s.read(ctx, k); err != nil {
+		if read, err = s.read(ctx, conn, k); err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
 		}
 	}
@@ -320,7 +351,7 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 		if err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
 		}
-		written, current, err := s.commit(ctx, k, read, raw, c)
+		written, current, err := s.commit(ctx, conn, k, read, raw, c)
 		if err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
 		}
@@ -346,8 +377,9 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 }
 
 // read returns the JSON of a task, nil when there is none.
-func (s *RedisStore) read(ctx context.Context, k taskKeys) ([]byte, error) {
-	raw, err := s.client.Get(ctx, k.task).Bytes()
+func (s *RedisStore) read(ctx context.Context, conn redis.Cmdable,
+	k taskKeys) ([]byte, error) {
+	raw, err := conn.Get(ctx, k.task).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -378,15 +410,16 @@ func (s *RedisStore) applyTo(id string, e *event.Event, read []byte,
 // commit writes the task's new JSON and c with commitScript if the task is
 // still the one read. When it is not, current is the task as it is (nil
 // when there is none).
-func (s *RedisStore) commit(ctx context.Context, k taskKeys, read,
-	raw []byte, c change) (written bool, current []byte, err error) {
+func (s *RedisStore) commit(ctx context.Context, conn redis.Cmdable,
+	k taskKeys, read, raw []byte, c change) (written bool, current []byte,
+	err error) {
 	args := make([]any, 0, 4+2*len(c.kept))
 	args = append(args, taskDigest(read), raw, s.retention.Milliseconds(),
 		c.result)
 	for _, kept := range c.kept {
 		args = append(args, kept.key, kept.raw)
 	}
-	reply, err := commitScript.Run(ctx, s.client,
+	reply, err := commitScript.Run(ctx, conn,
 		[]string{k.task, k.events, k.result}, args...).Slice()
 	if err != nil {
 		return false, nil, err

@@ -69,6 +69,12 @@ func applyAttempt(t *Task, a eventing.Attempt, now time.Time) (change, error) {
 	d.UpdatedAt = now
 	prior := d.Attempts
 	d.Attempts = max(d.Attempts, a.Number)
+	if d.State == deliveryRunning && a.Outcome != eventing.OutcomeStarted &&
+		a.StartUnreported {
+		// An attempt before this one was cut short (a crash or a
+		// restart) after its start was reported: count both.
+		d.Attempts = max(prior+1, a.Number)
+	}
 	d.NextAttempt = nil
 	switch a.Outcome {
 	case eventing.OutcomeStarted:

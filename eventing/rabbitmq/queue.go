@@ -195,13 +195,31 @@ func (q *Queue) publishEvent(ctx context.Context, e *event.Event,
 		}
 	}
 	if q.p.Dedupe != nil {
-		if err := q.p.Dedupe.Stored(ctx, key, task); err != nil {
-			// Published: a resubmission after the claim expires will be
-			// published again and absorbed downstream by id.
-			q.log.Warn("record published event", "id", e.ID(), "err", err)
-		}
+		q.markStored(ctx, e, key, task)
 	}
 	return nil, nil
+}
+
+// markStored tells Dedupe that e, claimed as key for task, is stored, in
+// the background: the producer's 202 does not wait for it. Until it lands
+// a copy of e finds the claim and waits for it, as for a publish under
+// way; if it never lands (Redis down, the process killed), the claim
+// expires and a copy is published again, which the task store absorbs
+// by id. The caller is inside enter and leave, so Close waits for it.
+func (q *Queue) markStored(ctx context.Context, e *event.Event, key,
+	task string) {
+	q.flight.Lock()
+	q.flying++
+	q.flight.Unlock()
+	go func() {
+		defer q.leave()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx),
+			q.p.PublishTimeout)
+		defer cancel()
+		if err := q.p.Dedupe.Stored(ctx, key, task); err != nil {
+			q.log.Warn("record published event", "id", e.ID(), "err", err)
+		}
+	}()
 }
 
 // claim takes key for task, waiting while another publish of the same

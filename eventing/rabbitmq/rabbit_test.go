@@ -236,14 +236,24 @@ func consume(t testing.TB, q *Queue) {
 }
 
 // ready counts the messages ready in a queue (not those held unacked).
+//
+// A consumer's unacked messages go back to the queue a moment after its
+// connection closes, so it first waits (up to 5 s) for the queue to have
+// no consumers.
 func ready(t testing.TB, queue string) int {
 	t.Helper()
-	st, err := admin(t).QueueDeclarePassive(queue, true, false, false,
-		false, nil)
-	if err != nil {
-		t.Fatalf("inspect queue %s: %v", queue, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := admin(t).QueueDeclarePassive(queue, true, false, false,
+			false, nil)
+		if err != nil {
+			t.Fatalf("inspect queue %s: %v", queue, err)
+		}
+		if st.Consumers == 0 || time.Now().After(deadline) {
+			return st.Messages
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return st.Messages
 }
 
 // queueOf names the queue of a Trigger of q.
