@@ -166,7 +166,7 @@ func loadTask(tx *bolt.Tx, id string) (*Task, error) {
 }
 
 func saveTask(tx *bolt.Tx, t *Task) error {
-	raw, err := json.Marshal(stored{Task: *t, Failure: t.failure})
+	raw, err := encodeTask(t)
 	if err != nil {
 		return err
 	}

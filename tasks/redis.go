@@ -104,7 +104,7 @@ type RedisOptions struct {
 // applied; published-event records expire Retention after they are stored, however
 // often the key is seen again. It has not been run against Redis Cluster.
 type RedisStore struct {
-	client    *redis.Client
+	client *redis.Client
 	// auto is the client's automatic pipeline, which sends the commands
 	// of concurrent callers in one write and reads their replies in one
 	// round trip; nil if go-redis could not make one.
@@ -112,7 +112,7 @@ type RedisStore struct {
 	// inflight counts the store's operations in progress: a command
 	// goes through auto only when others are in flight, so that a lone
 	// caller does not wait for the pipeline's goroutine.
-	inflight atomic.Int32
+	inflight  atomic.Int32
 	prefix    string
 	retention time.Duration
 	log       *slog.Logger
@@ -565,7 +565,7 @@ func decodeTask(id string, raw []byte) (*Task, error) {
 }
 
 func encodeTask(t *Task) ([]byte, error) {
-	raw, err := json.Marshal(stored{Task: *t, Failure: t.failure})
+	raw, err := appendTask(nil, t)
 	if err != nil {
 		return nil, fmt.Errorf("encode task %s: %w", t.ID, err)
 	}

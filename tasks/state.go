@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"bytes"
 	"encoding/json"
 	"mime"
 	"strings"
@@ -134,23 +133,20 @@ func failureReason(e *event.Event) (string, bool) {
 // textual.
 func newEvent(kind string, e *event.Event, now time.Time) (Event, error) {
 	rec := Event{Kind: kind, DataSize: len(e.Data()), RecordedAt: now}
-	head := e.Clone()
-	_ = head.SetData("", nil)
-	head.DataEncoded = nil
-	raw, err := json.Marshal(head)
+	attrs, err := eventAttributes(e)
 	if err != nil {
 		return rec, err
 	}
-	if err := json.Unmarshal(raw, &rec.Attributes); err != nil {
-		return rec, err
-	}
-	if e.DataContentType() != "" {
-		rec.Attributes["datacontenttype"] = e.DataContentType()
-	}
+	rec.Attributes = attrs
 	rec.Data = inlineData(e)
 	return rec, nil
 }
 
+// inlineData is e's data as Event.Data shows it, always valid compact JSON
+// or nil: JSON (by its content type, or without one when it parses)
+// compacted; text (text/*, XML, and data typed JSON that does not parse)
+// as a JSON string; nil for no data, data over InlineDataMax and binary
+// data.
 func inlineData(e *event.Event) json.RawMessage {
 	data := e.Data()
 	if len(data) == 0 || len(data) > InlineDataMax || !utf8.Valid(data) {
@@ -158,14 +154,13 @@ func inlineData(e *event.Event) json.RawMessage {
 	}
 	mt, _, _ := mime.ParseMediaType(e.DataContentType())
 	switch {
-	case mt == "application/json" || strings.HasSuffix(mt, "+json") ||
-		(mt == "" && json.Valid(data)):
-		if json.Valid(data) {
-			var buf bytes.Buffer
-			if json.Compact(&buf, data) == nil {
-				return buf.Bytes()
-			}
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		if compact, ok := compactJSON(data); ok {
+			return compact
 		}
+	case mt == "":
+		compact, _ := compactJSON(data)
+		return compact
 	case strings.HasPrefix(mt, "text/") || mt == "application/xml" ||
 		strings.HasSuffix(mt, "+xml"):
 	default:
