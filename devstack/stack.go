@@ -241,6 +241,7 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 		Functions: func() any { return s.runner.Status() },
 	})
 	s.serve(ln, api.Handler())
+	s.server.RegisterOnShutdown(api.EndWaits)
 	return nil
 }
 

@@ -14,9 +14,13 @@ import (
 // A long poll reads the task again after pollIntervalMin, doubling the
 // pause up to pollIntervalMax: a quick task is seen finished within 25 ms,
 // a slow one costs the store at most 10 reads a second per waiting client.
+// With a store that tells when a task finishes (tasks.Notifier), the poll
+// answers the moment it does, and reads the task again only every
+// notifiedPollInterval in case a notification was missed.
 const (
-	pollIntervalMin = 25 * time.Millisecond
-	pollIntervalMax = 100 * time.Millisecond
+	pollIntervalMin      = 25 * time.Millisecond
+	pollIntervalMax      = 100 * time.Millisecond
+	notifiedPollInterval = time.Second
 )
 
 // statusClientClosed is the status logged for a request whose client went
@@ -42,34 +46,60 @@ func (s *Server) waitParam(c *gin.Context) (time.Duration, *Problem) {
 // awaitTask reads the task until it is finished or wait has passed, and
 // returns it as it then is. A task the store does not know is waited for
 // too: in a distributed setup the store may learn of a task a moment after
-// the 202. It returns the context's error when the client goes away.
+// the 202. It returns the context's error when the client goes away, and
+// the task as it is once EndWaits was called.
 func (s *Server) awaitTask(ctx context.Context, id string,
 	wait time.Duration) (*tasks.Task, error) {
 	deadline := time.Now().Add(wait)
+	notifier, _ := s.tasks.(tasks.Notifier)
 	pause := pollIntervalMin
+	if notifier != nil {
+		pause = notifiedPollInterval
+	}
 	for {
+		// The wait starts before the read, so that a task finishing
+		// between the two is not missed.
+		var finished <-chan struct{}
+		stop := func() {}
+		if notifier != nil {
+			finished, stop = notifier.WaitFinished(id)
+		}
 		t, err := s.tasks.Get(ctx, id)
+		left := time.Until(deadline)
 		switch {
 		case ctx.Err() != nil:
+			stop()
 			return nil, ctx.Err()
 		case err != nil && !errors.Is(err, tasks.ErrNotFound):
+			stop()
 			return nil, err
-		case err == nil && t.State.Finished():
-			return t, nil
-		}
-
-		left := time.Until(deadline)
-		if left <= 0 {
+		case err == nil && t.State.Finished(), left <= 0, s.ending():
+			stop()
 			return t, err
 		}
+
 		timer := time.NewTimer(min(pause, left))
 		select {
 		case <-ctx.Done():
-			timer.Stop()
-			return nil, ctx.Err()
 		case <-timer.C:
+		case <-finished:
+		case <-s.endWaits:
 		}
-		pause = min(2*pause, pollIntervalMax)
+		timer.Stop()
+		stop()
+		if notifier == nil {
+			pause = min(2*pause, pollIntervalMax)
+		}
+	}
+}
+
+// ending reports whether EndWaits was called.
+func (s *Server) ending() bool {
+	select {
+	case <-s.endWaits:
+		return true
+	default:
+		return false
 	}
 }
 

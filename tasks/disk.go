@@ -25,8 +25,9 @@ var (
 //	task-events   task id + "\x00" + event key -> the whole event (JSON)
 //	task-results  task id                     -> event key of the result
 type DiskStore struct {
-	db  *bolt.DB
-	now func() time.Time
+	db       *bolt.DB
+	now      func() time.Time
+	finished finishWaiters
 }
 
 // NewDiskStore returns a store in db, creating its buckets if needed.
@@ -125,6 +126,7 @@ func (s *DiskStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 // in one transaction, then derives the task's state and saves it.
 func (s *DiskStore) update(id string, e *event.Event, now time.Time,
 	fn func(*bolt.Tx, *Task) error) error {
+	var finished bool
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		t, err := loadTask(tx, id)
 		if err != nil {
@@ -137,12 +139,21 @@ func (s *DiskStore) update(id string, e *event.Event, now time.Time,
 			return err
 		}
 		t.derive(now)
+		finished = t.State.Finished()
 		return saveTask(tx, t)
 	})
 	if err != nil {
 		return fmt.Errorf("update task %s: %w", id, err)
 	}
+	if finished {
+		s.finished.wake(id)
+	}
 	return nil
+}
+
+// WaitFinished implements Notifier, for the updates of this process.
+func (s *DiskStore) WaitFinished(id string) (<-chan struct{}, func()) {
+	return s.finished.wait(id)
 }
 
 // stored is a Task as kept on disk: the public view plus what the store

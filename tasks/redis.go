@@ -123,6 +123,11 @@ type RedisStore struct {
 	// cache holds the task JSON this process last wrote, per task: the
 	// guess an update is based on, instead of reading the task first.
 	cache taskCache
+	// finished are the long polls waiting for tasks to finish; sub is
+	// the subscription that wakes them, made on the first wait.
+	finished      finishWaiters
+	subscribeOnce sync.Once
+	sub           *redis.PubSub
 }
 
 // OpenRedis connects to the Redis at redisURL
@@ -213,6 +218,10 @@ func (s *RedisStore) done() { s.inflight.Add(-1) }
 
 // Close closes the connections to Redis.
 func (s *RedisStore) Close() error {
+	s.subscribeOnce.Do(func() {}) // no subscription after Close
+	if s.sub != nil {
+		_ = s.sub.Close()
+	}
 	if err := s.client.Close(); err != nil {
 		return fmt.Errorf("close task store: %w", err)
 	}
@@ -305,7 +314,9 @@ func (s *RedisStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 //	KEYS: task, events, result
 //	ARGV: SHA-1 (hex) of the task JSON the update is based on, "" for
 //	      none; the new task JSON; retention in ms; result event key or
-//	      ""; then event key and whole event, in pairs
+//	      ""; the channel to publish the task id on (the task is
+//	      finished) or ""; the task id; then event key and whole event,
+//	      in pairs
 //
 // It answers {1} when it wrote; otherwise {0, the task JSON as it is},
 // with false (nil or a boolean, by protocol) when there is no task.
@@ -315,12 +326,13 @@ local seen = ''
 if cur then seen = redis.sha1hex(cur) end
 if seen ~= ARGV[1] then return {0, cur} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-for i = 5, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
 if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return {1}
 `)
 
@@ -351,11 +363,15 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 		if err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
 		}
-		written, current, err := s.commit(ctx, conn, k, read, raw, c)
+		written, current, err := s.commit(ctx, conn, k, read, raw, c,
+			t.State.Finished())
 		if err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
 		}
 		if written {
+			if t.State.Finished() {
+				s.finished.wake(id)
+			}
 			s.cache.put(id, raw)
 			s.log.Debug("task updated", "task", id, "id", e.ID(),
 				"state", t.State, "tries", try)
@@ -411,11 +427,15 @@ func (s *RedisStore) applyTo(id string, e *event.Event, read []byte,
 // still the one read. When it is not, current is the task as it is (nil
 // when there is none).
 func (s *RedisStore) commit(ctx context.Context, conn redis.Cmdable,
-	k taskKeys, read, raw []byte, c change) (written bool, current []byte,
-	err error) {
-	args := make([]any, 0, 4+2*len(c.kept))
+	k taskKeys, read, raw []byte, c change, finished bool) (written bool,
+	current []byte, err error) {
+	channel := ""
+	if finished {
+		channel = s.finishedChannel()
+	}
+	args := make([]any, 0, 6+2*len(c.kept))
 	args = append(args, taskDigest(read), raw, s.retention.Milliseconds(),
-		c.result)
+		c.result, channel, k.id)
 	for _, kept := range c.kept {
 		args = append(args, kept.key, kept.raw)
 	}
@@ -531,13 +551,42 @@ func (c *taskCache) put(id string, raw []byte) {
 	}
 }
 
-// taskKeys are the Redis keys of one task.
-type taskKeys struct{ task, events, result string }
+// taskKeys are the Redis keys of one task, and its id.
+type taskKeys struct{ id, task, events, result string }
 
 func (s *RedisStore) keys(id string) taskKeys {
 	task := s.taskKey(id)
-	return taskKeys{task: task, events: task + ":events",
+	return taskKeys{id: id, task: task, events: task + ":events",
 		result: task + ":result"}
+}
+
+// finishedChannel is the Pub/Sub channel on which the ids of tasks that
+// finish are published.
+func (s *RedisStore) finishedChannel() string { return s.prefix + "finished" }
+
+// WaitFinished implements Notifier: the store subscribes to the ids of the
+// tasks that finish, in any process with the same prefix, on its first
+// call. go-redis resubscribes after a lost connection; what is published
+// meanwhile is missed.
+func (s *RedisStore) WaitFinished(id string) (<-chan struct{}, func()) {
+	s.subscribeOnce.Do(func() {
+		s.sub = s.client.Subscribe(context.Background(), s.finishedChannel())
+		// Wait for Redis to confirm the subscription, so that what is
+		// published from now on reaches this store.
+		ctx, cancel := context.WithTimeout(context.Background(),
+			RedisTimeoutDefault)
+		if _, err := s.sub.Receive(ctx); err != nil {
+			s.log.Warn("subscribe to finished tasks; long polls read the "+
+				"task every second instead", "err", err)
+		}
+		cancel()
+		go func() {
+			for msg := range s.sub.Channel() {
+				s.finished.wake(msg.Payload)
+			}
+		}()
+	})
+	return s.finished.wait(id)
 }
 
 func (s *RedisStore) taskKey(id string) string {

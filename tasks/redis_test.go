@@ -654,7 +654,7 @@ func TestRedisStoreCommitRefusesChangedTask(t *testing.T) {
 	commit := func(read []byte) (bool, []byte) {
 		t.Helper()
 		written, current, err := a.commit(ctx, a.client, k, read, []byte("written"),
-			change{})
+			change{}, false)
 		redisTestMust(t, err)
 		return written, current
 	}

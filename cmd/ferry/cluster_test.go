@@ -166,8 +166,17 @@ func TestKilledDispatcherDeliveryGoesToAnother(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if st := getTask(t, ing[0], id, "0s").State; st != "running" {
-		t.Fatalf("task is %s before the kill, want running", st)
+	// The start is recorded once the attempt has run 50 ms
+	// (eventing.StartedReportDelay); the function sleeps 3 s.
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		st := getTask(t, ing[0], id, "0s").State
+		if st == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task is %s before the kill, want running", st)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
