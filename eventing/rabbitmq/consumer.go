@@ -63,7 +63,7 @@ func (q *Queue) setupConsumers(conn *amqp.Connection) error {
 			return fmt.Errorf("consume %s: %w", l.queue, err)
 		}
 		watch(conn, ch, q.log)
-		go q.receive(l, session, deliveries)
+		go q.receive(conn, l, session, deliveries)
 		q.log.Debug("consuming", "trigger", l.trigger, "queue", l.queue,
 			"prefetch", l.prefetch, "parallelism", l.parallelism)
 	}
@@ -88,9 +88,24 @@ func (q *Queue) consumersLost() {
 }
 
 // receive hands the messages of one consumer to its lane until the
-// channel closes.
-func (q *Queue) receive(l *lane, session uint64,
+// channel closes. When its consumer ends while the connection lives
+// (RabbitMQ cancels it when its queue is deleted), it closes the
+// connection: the link dials again and declares the topology again,
+// queue included, before consuming, as after any channel failure.
+func (q *Queue) receive(conn *amqp.Connection, l *lane, session uint64,
 	deliveries <-chan amqp.Delivery) {
+	defer func() {
+		q.flight.Lock()
+		closing := q.closed
+		q.flight.Unlock()
+		if closing || conn.IsClosed() {
+			return
+		}
+		q.log.Warn("consumer cancelled by RabbitMQ (queue deleted?); "+
+			"reconnecting to declare it again", "trigger", l.trigger,
+			"queue", l.queue)
+		_ = conn.Close()
+	}()
 	for d := range deliveries {
 		e, err := eventOf(d.Headers, d.ContentType, d.Body)
 		if err != nil {

@@ -132,3 +132,30 @@ func TestConsumersRecoverAfterConnectionIsClosed(t *testing.T) {
 		t.Errorf("Ready after recovery: %v", err)
 	}
 }
+
+func TestDeletedTriggerQueueIsDeclaredAgain(t *testing.T) {
+	q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	consume(t, q)
+	queue := queueOf(t, q, "all")
+	if _, err := admin(t).QueueDelete(queue, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+
+	// RabbitMQ cancels the consumer; the Queue reconnects and declares
+	// the queue and its binding again.
+	eventually(t, "the trigger queue declared again", func() error {
+		_, err := admin(t).QueueDeclarePassive(queue, true, false, false,
+			false, nil)
+		return err
+	})
+	eventually(t, "put after the queue came back", func() error {
+		_, err := q.Put(context.Background(), newEvent("back", "dev.ferry.test"),
+			[]string{"all"})
+		return err
+	})
+	d := claimN(t, q, 1)[0]
+	if d.Event.ID() != "back" {
+		t.Errorf("claimed %s, want back", d.Event.ID())
+	}
+}
