@@ -427,18 +427,14 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 		protectData(reply)
 		routes = b.route(reply)
 	}
-	// The reply is recorded before the delivery counts as done, so that
-	// a task never looks finished without its result. While the task
-	// store cannot take it, the recording is tried again (the delivery
-	// itself is not: its outcome is known); only a stop leaves the
-	// delivery to be made again.
-	a.Outcome, a.Reply = OutcomeDelivered, reply
+	// The reply is recorded with the delivery's end, in one report, so
+	// that a task never looks finished without its result nor failed by
+	// its reply before the attempt counts. While the task store cannot
+	// take it, the report is tried again (the delivery itself is not: its
+	// outcome is known); only a stop leaves the delivery to be made
+	// again.
+	a.Outcome, a.Reply, a.ReplyTriggers = OutcomeDelivered, reply, routes
 	recorded := b.record(ctx, t, d, func() error {
-		if reply != nil {
-			if err := b.observer.Routed(ctx, KindReply, reply, routes); err != nil {
-				return err
-			}
-		}
 		return b.observe(ctx, a)
 	})
 	if !recorded {

@@ -171,9 +171,16 @@ func (r *recorder) Routed(ctx context.Context, kind eventing.EventKind,
 	return r.store.Routed(ctx, kind, e, triggers)
 }
 
+// Attempted notes a reply the attempt carries as a routed reply too: the
+// Broker reports replies that way.
 func (r *recorder) Attempted(ctx context.Context, a eventing.Attempt) error {
 	r.mu.Lock()
 	r.attempts = append(r.attempts, a)
+	if a.Reply != nil {
+		r.routed = append(r.routed, routedCall{eventing.KindReply,
+			a.Reply.ID(), a.Reply.Type(),
+			append([]string(nil), a.ReplyTriggers...)})
+	}
 	r.mu.Unlock()
 	return r.store.Attempted(ctx, a)
 }

@@ -19,7 +19,9 @@ import (
 type Observer interface {
 	// Routed reports that e was stored and will be delivered to the named
 	// Triggers (none when no Trigger's filter matched). Kind tells whether e
-	// came from a producer or is a subscriber's reply.
+	// came from a producer or is a subscriber's reply; the Broker reports
+	// the replies it routes with the attempt that got them (Attempt.Reply)
+	// instead.
 	Routed(ctx context.Context, kind EventKind, e *event.Event,
 		triggers []string) error
 	// Attempted reports the progress of one delivery.
@@ -67,8 +69,11 @@ type Attempt struct {
 	// Reason says why an attempt failed, in words.
 	Reason string
 	// Reply is the subscriber's reply, set with OutcomeDelivered when it
-	// answered with a CloudEvent. It has already been published.
-	Reply *event.Event
+	// answered with a CloudEvent. It has already been stored, and is not
+	// reported with Routed: the Observer records it with the attempt,
+	// routed to ReplyTriggers (none when no Trigger's filter matched).
+	Reply         *event.Event
+	ReplyTriggers []string
 	// NextAttempt is when the next attempt is due, with OutcomeRetrying.
 	NextAttempt time.Time
 	// At is when the step happened.

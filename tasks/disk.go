@@ -113,8 +113,12 @@ func (s *DiskStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 		now = s.now()
 	}
 
+	reply, err := replyJSON(a)
+	if err != nil {
+		return err
+	}
 	return s.update(id, a.Event, now, func(tx *bolt.Tx, t *Task) error {
-		c, err := applyAttempt(t, a, now)
+		c, err := applyOutcome(t, a, reply, now)
 		if err != nil {
 			return err
 		}

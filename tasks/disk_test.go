@@ -705,3 +705,48 @@ func TestOutcomeWithoutItsStartCountsTheCutAttempt(t *testing.T) {
 		t.Errorf("repeated outcome: %d attempts, want 2", tk.Attempts)
 	}
 }
+
+// reportStore is what both stores are: told of events, read by id.
+type reportStore interface {
+	eventing.Observer
+	Reader
+}
+
+func TestOutcomeWithReplyRecordsBothInOneReport(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) reportStore{
+		"disk":  func(t *testing.T) reportStore { return newDiskFixture(t).store },
+		"redis": func(t *testing.T) reportStore { return redisTestStore(t, RedisOptions{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			ctx := context.Background()
+			in := producerEvent("order-9", "order.created", nil)
+			id := eventing.TaskID(in)
+			reply := replyEvent(in, "/fn/invoice", "inv-9", "invoice.created.failed",
+				"application/problem+json", []byte(`{"detail":"no such customer"}`))
+			redisTestMust(t, store.Routed(ctx, eventing.KindAccepted, in, []string{"invoice"}))
+
+			// A fast attempt: no start reported, the reply with the outcome.
+			outcome := eventing.Attempt{Event: in, Trigger: "invoice", Number: 1,
+				Outcome: eventing.OutcomeDelivered, Code: 200, Reply: reply,
+				ReplyTriggers: []string{"audit"}, StartUnreported: true,
+				At: time.Now()}
+			for range 2 { // the second time as after a crash: no change
+				redisTestMust(t, store.Attempted(ctx, outcome))
+				tk, err := store.Get(ctx, id)
+				redisTestMust(t, err)
+				if tk.State != Failed || tk.Attempts != 1 ||
+					tk.Reason != "no such customer" || tk.ResultEventID != "inv-9" ||
+					len(tk.Events) != 2 || len(tk.Deliveries) != 2 {
+					t.Fatalf("task = %+v, want failed after 1 attempt with the "+
+						"reply as result and a delivery of it to audit", tk)
+				}
+			}
+			res, err := store.Result(ctx, id)
+			redisTestMust(t, err)
+			if res.ID() != "inv-9" || string(res.Data()) != `{"detail":"no such customer"}` {
+				t.Errorf("result = %s %s", res.ID(), res.Data())
+			}
+		})
+	}
+}

@@ -302,9 +302,13 @@ func (s *RedisStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 	if now.IsZero() {
 		now = s.now()
 	}
+	reply, err := replyJSON(a)
+	if err != nil {
+		return err
+	}
 	return s.update(ctx, a.Event, now, false, func(t *Task, now time.Time) (
 		change, error) {
-		return applyAttempt(t, a, now)
+		return applyOutcome(t, a, reply, now)
 	})
 }
 

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -53,6 +54,39 @@ func applyRouted(t *Task, kind eventing.EventKind, e *event.Event,
 		}
 	}
 	return c, nil
+}
+
+// applyOutcome applies an Attempted report to t: the reply it carries,
+// if any, as a Routed report of it (replyRaw is its whole JSON), then the
+// attempt itself, so that the task shows the reply and the delivery's
+// end together.
+func applyOutcome(t *Task, a eventing.Attempt, replyRaw []byte,
+	now time.Time) (change, error) {
+	var c change
+	if a.Reply != nil {
+		var err error
+		c, err = applyRouted(t, eventing.KindReply, a.Reply, a.ReplyTriggers,
+			replyRaw, now)
+		if err != nil {
+			return c, err
+		}
+	}
+	if _, err := applyAttempt(t, a, now); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// replyJSON is the whole JSON of an attempt's reply, nil without one.
+func replyJSON(a eventing.Attempt) ([]byte, error) {
+	if a.Reply == nil {
+		return nil, nil
+	}
+	raw, err := a.Reply.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encode reply %s: %w", a.Reply.ID(), err)
+	}
+	return raw, nil
 }
 
 // applyAttempt applies an Attempted report to t's delivery of a.Event to

@@ -63,10 +63,11 @@ func (b *bencher) dispatch(ctx context.Context, p int) (Drain, error) {
 }
 
 // prepublish publishes events 1 to n of s through Ferry's Broker, with
-// Ferry's stamps and encoding, and no task store.
+// Ferry's stamps and encoding, each task recorded in Redis as the ingress
+// records it.
 func (b *bencher) prepublish(ctx context.Context, s scratch, c config,
 	n int) error {
-	pb, err := openPublisherBroker(ctx, b.o, s, c)
+	pb, err := openPublisherBroker(ctx, b.o, s, c, true)
 	if err != nil {
 		return err
 	}

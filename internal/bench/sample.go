@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferryfn/ferry/eventing"
 	"github.com/ferryfn/ferry/eventing/rabbitmq"
+	"github.com/ferryfn/ferry/tasks"
 )
 
 // BodySize is the size of every measured event's data: a JSON object.
@@ -65,38 +66,65 @@ func newEvent(s scratch, seq int64) *event.Event {
 // publisherBroker is a Broker on s's topology that only publishes: the
 // way to write events exactly as Ferry's ingress does (stamped with
 // correlationid and knativebrokerttl, encoded by the RabbitMQ backend),
-// without HTTP and without a task store. Close closes its queue.
+// without HTTP. With a task store (withTasks) it also records each task
+// and claims each event in Redis, as the ingress does, so that a
+// dispatcher finds the tasks there as it would behind a real ingress.
+// Close closes its queue and store.
 type publisherBroker struct {
 	*eventing.Broker
 	queue *rabbitmq.Queue
+	store *tasks.RedisStore // nil without a task store
 }
 
 func openPublisherBroker(ctx context.Context, o Options, s scratch,
-	c config) (*publisherBroker, error) {
+	c config, withTasks bool) (*publisherBroker, error) {
 	m, err := c.manifests()
 	if err != nil {
 		return nil, err
 	}
-	q, err := rabbitmq.Open(ctx, rabbitmq.Params{
+	pb := &publisherBroker{}
+	var observer eventing.Observer
+	var dedupe rabbitmq.Deduper
+	if withTasks {
+		pb.store, err = tasks.OpenRedis(ctx, o.RedisURL, tasks.RedisOptions{
+			Prefix: tasks.NamespacePrefix(s.ns), Logger: o.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("open task store of %s: %w", s.ns, err)
+		}
+		observer, dedupe = pb.store, pb.store.Published()
+	}
+	pb.queue, err = rabbitmq.Open(ctx, rabbitmq.Params{
 		URL: o.AMQPURL, Broker: brokerName, Namespace: s.ns,
 		Triggers: m.Triggers, ConnectionName: "ferry bench",
+		Dedupe: dedupe, Logger: o.Logger,
+	})
+	if err != nil {
+		pb.closeStore()
+		return nil, fmt.Errorf("open %s: %w", s.ns, err)
+	}
+	pb.Broker, err = eventing.NewBroker(eventing.Params{
+		Name: brokerName, Namespace: s.ns, Triggers: m.Triggers,
+		Queue: pb.queue, Resolver: noResolver{}, Observer: observer,
 		Logger: o.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", s.ns, err)
-	}
-	b, err := eventing.NewBroker(eventing.Params{
-		Name: brokerName, Namespace: s.ns, Triggers: m.Triggers,
-		Queue: q, Resolver: noResolver{}, Logger: o.Logger,
-	})
-	if err != nil {
-		_ = q.Close()
+		_ = pb.Close()
 		return nil, err
 	}
-	return &publisherBroker{Broker: b, queue: q}, nil
+	return pb, nil
 }
 
-func (b *publisherBroker) Close() error { return b.queue.Close() }
+func (b *publisherBroker) Close() error {
+	err := b.queue.Close()
+	b.closeStore()
+	return err
+}
+
+func (b *publisherBroker) closeStore() {
+	if b.store != nil {
+		_ = b.store.Close()
+	}
+}
 
 // noResolver resolves nothing: a publisherBroker never delivers.
 type noResolver struct{}
@@ -110,7 +138,7 @@ func (noResolver) Resolve(duckv1.Destination) (eventing.Subscriber, error) {
 // ceiling publishes. It declares s's topology on the way.
 func messageTemplate(ctx context.Context, o Options, s scratch,
 	c config) (amqp.Publishing, error) {
-	b, err := openPublisherBroker(ctx, o, s, c)
+	b, err := openPublisherBroker(ctx, o, s, c, false)
 	if err != nil {
 		return amqp.Publishing{}, err
 	}
