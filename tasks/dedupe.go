@@ -105,7 +105,7 @@ func (s *DiskStore) Published() DiskPublished { return DiskPublished{s} }
 func (p DiskPublished) Claim(ctx context.Context, key, taskID string) (
 	first string, dup, pending bool, err error) {
 	now := p.s.now()
-	err = p.s.db.Batch(func(tx *bolt.Tx) error {
+	err = p.s.writes.Write(func(tx *bolt.Tx) error {
 		first, dup, pending = "", false, false
 		b, err := tx.CreateBucketIfNotExists(bucketPublished)
 		if err != nil {
@@ -143,7 +143,7 @@ func readDiskMark(v string) (task string, claimed bool, at time.Time) {
 
 // Stored implements the Deduper.
 func (p DiskPublished) Stored(ctx context.Context, key, taskID string) error {
-	err := p.s.db.Batch(func(tx *bolt.Tx) error {
+	err := p.s.writes.Write(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketPublished)
 		if err != nil {
 			return err
@@ -158,7 +158,7 @@ func (p DiskPublished) Stored(ctx context.Context, key, taskID string) error {
 
 // Release implements the Deduper.
 func (p DiskPublished) Release(ctx context.Context, key, taskID string) error {
-	err := p.s.db.Batch(func(tx *bolt.Tx) error {
+	err := p.s.writes.Write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPublished)
 		if b == nil {
 			return nil

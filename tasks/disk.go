@@ -9,6 +9,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ferryfn/ferry/internal/boltcommit"
+
 	"github.com/ferryfn/ferry/eventing"
 )
 
@@ -26,6 +28,7 @@ var (
 //	task-results  task id                     -> event key of the result
 type DiskStore struct {
 	db       *bolt.DB
+	writes   *boltcommit.Writer // commits of db
 	now      func() time.Time
 	finished finishWaiters
 }
@@ -43,7 +46,7 @@ func NewDiskStore(db *bolt.DB) (*DiskStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open task store: %w", err)
 	}
-	return &DiskStore{db: db, now: time.Now}, nil
+	return &DiskStore{db: db, writes: boltcommit.New(db), now: time.Now}, nil
 }
 
 // Get implements Reader.
@@ -131,7 +134,7 @@ func (s *DiskStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 func (s *DiskStore) update(id string, e *event.Event, now time.Time,
 	fn func(*bolt.Tx, *Task) error) error {
 	var finished bool
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.writes.Write(func(tx *bolt.Tx) error {
 		t, err := loadTask(tx, id)
 		if err != nil {
 			return err

@@ -27,6 +27,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ferryfn/ferry/internal/boltcommit"
+
 	"github.com/ferryfn/ferry/eventing"
 )
 
@@ -39,6 +41,7 @@ var (
 // Queue is an eventing.Queue in a bbolt database.
 type Queue struct {
 	db     *bolt.DB
+	writes *boltcommit.Writer // commits of db
 	bucket []byte
 	wake   chan struct{}
 
@@ -66,6 +69,7 @@ type record struct {
 func Open(db *bolt.DB, broker string) (*Queue, error) {
 	q := &Queue{
 		db:      db,
+		writes:  boltcommit.New(db),
 		bucket:  []byte("broker:" + broker),
 		wake:    make(chan struct{}, 1),
 		claimed: map[uint64]bool{},
@@ -115,7 +119,7 @@ func (q *Queue) Put(ctx context.Context, e *event.Event, triggers []string) (
 
 	var first *event.Event
 	var added []*record
-	err = q.db.Batch(func(tx *bolt.Tx) error {
+	err = q.writes.Write(func(tx *bolt.Tx) error {
 		first, added = nil, nil
 		b := tx.Bucket(q.bucket)
 		if prior := b.Bucket(bucketEvents).Get([]byte(key)); prior != nil {
@@ -241,7 +245,7 @@ func (q *Queue) Done(ctx context.Context, d eventing.Delivery,
 	}
 
 	var added []*record
-	err := q.db.Batch(func(tx *bolt.Tx) error {
+	err := q.writes.Write(func(tx *bolt.Tx) error {
 		added = nil
 		b := tx.Bucket(q.bucket)
 		if err := b.Bucket(bucketDeliveries).Delete(idKey(d.ID)); err != nil {
@@ -289,7 +293,7 @@ func (q *Queue) Retry(ctx context.Context, d eventing.Delivery,
 	next.Attempts, next.DeadLetter = d.Attempts, d.DeadLetter
 	next.ErrCode, next.ErrData, next.Due = d.ErrCode, d.ErrData, when
 
-	err := q.db.Batch(func(tx *bolt.Tx) error {
+	err := q.writes.Write(func(tx *bolt.Tx) error {
 		return putRecord(tx.Bucket(q.bucket).Bucket(bucketDeliveries), &next)
 	})
 	if err != nil {
@@ -320,7 +324,7 @@ func (q *Queue) Bury(ctx context.Context, d eventing.Delivery,
 	dead := *r
 	dead.Reason = reason
 
-	err := q.db.Batch(func(tx *bolt.Tx) error {
+	err := q.writes.Write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(q.bucket)
 		if err := b.Bucket(bucketDeliveries).Delete(idKey(d.ID)); err != nil {
 			return err
