@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -202,10 +204,46 @@ func (s *Server) noRoute(c *gin.Context) {
 		"no route for "+c.Request.Method+" "+c.Request.URL.Path))
 }
 
-// noMethod answers a method the path does not have; gin has set Allow.
+// noMethod answers a method the path does not have, with the methods it
+// has in Allow. gin sets Allow too, but can name a method none of whose
+// routes matches the path (DELETE /v1/events listed GET), so it is made
+// again from the routes.
 func (s *Server) noMethod(c *gin.Context) {
-	allow := c.Writer.Header().Get("Allow")
+	allow := strings.Join(s.allowedMethods(c.Request.URL.Path), ", ")
+	c.Writer.Header().Set("Allow", allow)
 	writeProblem(c, newProblem(ProblemMethodNotAllowed,
 		"method "+c.Request.Method+" is not allowed on "+
 			c.Request.URL.Path+"; allowed: "+allow))
+}
+
+// allowedMethods lists, in the order the routes were added, the methods
+// with a route whose pattern matches path.
+func (s *Server) allowedMethods(path string) []string {
+	var out []string
+	for _, r := range s.engine.Routes() {
+		if !slices.Contains(out, r.Method) && routeMatches(r.Path, path) {
+			out = append(out, r.Method)
+		}
+	}
+	return out
+}
+
+// routeMatches reports whether path matches a gin route pattern made of
+// literal segments and :name parameters (which match one non-empty
+// segment).
+func routeMatches(pattern, path string) bool {
+	want, got := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(want) != len(got) {
+		return false
+	}
+	for i, w := range want {
+		if strings.HasPrefix(w, ":") {
+			if got[i] == "" {
+				return false
+			}
+		} else if w != got[i] {
+			return false
+		}
+	}
+	return true
 }

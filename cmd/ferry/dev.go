@@ -55,21 +55,35 @@ func runStack(role devstack.Role, addr string, args []string,
 	fs.StringVar(&cfg.Addr, "addr", addr, "HTTP listen address")
 	fs.StringVar(&cfg.DataDir, "data-dir", devstack.DataDirDefault,
 		"where events, tasks, builds and function logs are kept")
+	brokerHelp := "RabbitMQ URL (amqp://user:pass@host:5672/vhost); empty: " +
+		"the embedded store (env FERRY_BROKER_URL)"
+	redisHelp := "Redis URL for the task store (redis://host:6379/0); " +
+		"empty: the data directory (env FERRY_REDIS_URL)"
+	if role != devstack.RoleAll {
+		brokerHelp = "RabbitMQ URL (amqp://user:pass@host:5672/vhost), " +
+			"required (env FERRY_BROKER_URL)"
+		redisHelp = "Redis URL for the task store (redis://host:6379/0), " +
+			"required (env FERRY_REDIS_URL)"
+	}
+	functionsNote := ""
+	if role == devstack.RoleIngress {
+		// Accepted, so that every process can share one set of flags.
+		functionsNote = " (unused: ferry ingress runs no function)"
+	}
 	fs.StringVar(&cfg.FunctionsDir, "functions", devstack.FunctionsDirDefault,
-		"folder whose sub-folders are kn func projects")
+		"folder whose sub-folders are kn func projects"+functionsNote)
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 30*time.Second,
+		"scale a function to zero after this long without requests"+
+			functionsNote)
 	fs.StringVar(&cfg.ConfigDir, "config", devstack.ConfigDirDefault,
 		"folder of Broker, Trigger and PingSource manifests")
 	fs.StringVar(&cfg.Namespace, "namespace", devstack.NamespaceDefault,
 		"namespace the Brokers and Triggers live in")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 30*time.Second,
-		"scale a function to zero after this long without requests")
 	fs.StringVar(&cfg.BrokerURL, "broker", os.Getenv("FERRY_BROKER_URL"),
-		"RabbitMQ URL (amqp://user:pass@host:5672/vhost); empty: the embedded "+
-			"store (env FERRY_BROKER_URL)")
+		brokerHelp)
 	fs.StringVar(&cfg.QueueType, "queue-type", "quorum", "RabbitMQ queue type: quorum or classic")
 	fs.StringVar(&cfg.RedisURL, "redis", os.Getenv("FERRY_REDIS_URL"),
-		"Redis URL for the task store (redis://host:6379/0); empty: the data "+
-			"directory (env FERRY_REDIS_URL)")
+		redisHelp)
 	fs.DurationVar(&cfg.Retention, "retention", 24*time.Hour,
 		"with --redis: how long a task is kept after its last update")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
