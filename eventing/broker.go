@@ -162,8 +162,8 @@ func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 		// The event is stored and will be delivered, but its task is not
 		// recorded: no 202. The producer's retry is a duplicate, which
 		// reports the task again.
-		return Receipt{}, fmt.Errorf("publish %s: %w: record task: %v", e.ID(),
-			ErrBrokerUnavailable, err)
+		return Receipt{}, fmt.Errorf("publish %s: %w: %w: %v", e.ID(),
+			ErrBrokerUnavailable, ErrTaskNotRecorded, err)
 	}
 	b.log.Debug("event accepted", "id", e.ID(), "type", e.Type(),
 		"triggers", routes)

@@ -8,9 +8,16 @@ import (
 )
 
 // ErrBrokerUnavailable is returned by Publish when the broker cannot store
-// the event right now (a disk or connection failure). Nothing was accepted;
-// the producer should try again.
+// the event right now (a disk or connection failure). Nothing was accepted
+// unless the error also wraps ErrTaskNotRecorded; either way the producer
+// should try again.
 var ErrBrokerUnavailable = errors.New("broker unavailable")
+
+// ErrTaskNotRecorded is returned by Publish, with ErrBrokerUnavailable,
+// when the event was stored but its task store did not take the report:
+// the producer gets no 202. Posting the same event again (same source
+// and id) is recognised as a duplicate, which reports the task again.
+var ErrTaskNotRecorded = errors.New("event stored, task not recorded")
 
 // Publisher takes an event into a Broker.
 type Publisher interface {

@@ -91,6 +91,14 @@ func (s *Server) acceptTo(c *gin.Context, pub eventing.Publisher, e *event.Event
 // unavailable is the producer's to retry as such; other errors are logged
 // and answered with a short message that leaks nothing.
 func (s *Server) publishProblem(e *event.Event, err error) *Problem {
+	if errors.Is(err, eventing.ErrTaskNotRecorded) {
+		s.log.Warn("task store unavailable", "event_id", e.ID(),
+			"event_type", e.Type(), "err", err)
+		return newProblem(ProblemStoreUnavailable,
+			"the event was stored, but the task store could not record its "+
+				"task; post it again with the same source and id: it is taken "+
+				"as the same event and its task recorded")
+	}
 	if errors.Is(err, eventing.ErrBrokerUnavailable) {
 		s.log.Warn("broker unavailable", "event_id", e.ID(),
 			"event_type", e.Type(), "err", err)

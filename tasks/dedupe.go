@@ -36,10 +36,12 @@ func (p Published) key(eventKey string) string { return p.s.prefix + "event:" + 
 // Claim implements the Deduper: SET NX of a claim, or the earlier value.
 func (p Published) Claim(ctx context.Context, key, taskID string) (
 	string, bool, bool, error) {
-	c := p.s.conn()
-	defer p.s.done()
-	prior, err := c.SetArgs(ctx, p.key(key), claimMark+taskID,
-		redis.SetArgs{Mode: "NX", TTL: ClaimTTL, Get: true}).Result()
+	var prior string
+	err := p.s.do(ctx, func(ctx context.Context, c redis.Cmdable) (err error) {
+		prior, err = c.SetArgs(ctx, p.key(key), claimMark+taskID,
+			redis.SetArgs{Mode: "NX", TTL: ClaimTTL, Get: true}).Result()
+		return err
+	})
 	switch {
 	case errors.Is(err, redis.Nil):
 		return "", false, false, nil
@@ -62,9 +64,9 @@ func readMark(v string) (task string, pending bool) {
 // Stored implements the Deduper: the key now names a stored event, kept
 // for Retention.
 func (p Published) Stored(ctx context.Context, key, taskID string) error {
-	c := p.s.conn()
-	defer p.s.done()
-	err := c.Set(ctx, p.key(key), storedMark+taskID, p.s.retention).Err()
+	err := p.s.do(ctx, func(ctx context.Context, c redis.Cmdable) error {
+		return c.Set(ctx, p.key(key), storedMark+taskID, p.s.retention).Err()
+	})
 	if err != nil {
 		return fmt.Errorf("stored %q: %w", key, err)
 	}
@@ -80,10 +82,10 @@ return 0`)
 
 // Release implements the Deduper: the claim of taskID on key is dropped.
 func (p Published) Release(ctx context.Context, key, taskID string) error {
-	c := p.s.conn()
-	defer p.s.done()
-	err := releaseScript.Run(ctx, c, []string{p.key(key)},
-		claimMark+taskID).Err()
+	err := p.s.do(ctx, func(ctx context.Context, c redis.Cmdable) error {
+		return releaseScript.Run(ctx, c, []string{p.key(key)},
+			claimMark+taskID).Err()
+	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("release %q: %w", key, err)
 	}

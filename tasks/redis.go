@@ -109,6 +109,9 @@ type RedisStore struct {
 	// of concurrent callers in one write and reads their replies in one
 	// round trip; nil if go-redis could not make one.
 	auto *redis.AutoPipeliner
+	// commandTimeout bounds each command (see commandContext): the read
+	// timeout once per try, 2 s by default.
+	commandTimeout time.Duration
 	// inflight counts the store's operations in progress: a command
 	// goes through auto only when others are in flight, so that a lone
 	// caller does not wait for the pipeline's goroutine.
@@ -165,13 +168,18 @@ func OpenRedis(ctx context.Context, redisURL string, opts RedisOptions) (
 	}
 
 	s := &RedisStore{
+		commandTimeout: time.Duration(max(ropts.MaxRetries, 0)+1) *
+			ropts.ReadTimeout,
 		client:    redis.NewClient(ropts),
 		prefix:    opts.Prefix,
 		retention: opts.Retention,
 		log:       opts.Logger,
 		now:       time.Now,
 	}
-	if s.auto, err = s.client.AutoPipeline(); err != nil {
+	s.auto, err = s.client.AutoPipelineWithOptions(&redis.AutoPipelineOptions{
+		MaxConcurrentBatches: autoBatchesMax, Unordered: true,
+	})
+	if err != nil {
 		_ = s.client.Close()
 		return nil, fmt.Errorf("open task store %s: %w", shown, err)
 	}
@@ -204,17 +212,49 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 	return nil
 }
 
-// conn returns what the next command of an operation goes through: the
-// client while no other operation of the store is in flight, its
-// automatic pipeline when others are. done ends the operation.
-func (s *RedisStore) conn() redis.Cmdable {
-	if s.inflight.Add(1) > 1 {
-		return s.auto
+// do runs f, one command, with what it goes through: the client while no
+// other command of the store is in flight, its automatic pipeline when
+// others are. The command is bounded by commandContext; the automatic
+// pipeline does not heed a context once a command is queued, so on it the
+// wait ends with the context all the same (the command may still run:
+// as when a reply is lost, which every caller already allows for).
+func (s *RedisStore) do(ctx context.Context,
+	f func(context.Context, redis.Cmdable) error) error {
+	ctx, cancel := s.commandContext(ctx)
+	defer cancel()
+	defer s.inflight.Add(-1)
+	if s.inflight.Add(1) == 1 {
+		return f(ctx, s.client)
 	}
-	return s.client
+	done := make(chan error, 1)
+	go func() { done <- f(ctx, s.auto) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("redis command: %w", ctx.Err())
+	}
 }
 
-func (s *RedisStore) done() { s.inflight.Add(-1) }
+// autoBatchesMax is how many batches the automatic pipeline sends at
+// once. Each caller waits for its own command, so their order does not
+// matter; with one batch at a time, a Redis that stops answering would
+// hold every command queued behind the batch in flight for that batch's
+// timeouts first, then for its own.
+const autoBatchesMax = 4
+
+// commandContext bounds one command to what the client's timeouts allow
+// it, retries included. A command in the automatic pipeline waits for the
+// batch before it, and a Redis that stops answering holds that batch for
+// the read timeout and each retry: without this bound the commands queued
+// behind it would wait several times as long.
+func (s *RedisStore) commandContext(ctx context.Context) (context.Context,
+	context.CancelFunc) {
+	if s.commandTimeout <= 0 { // the URL turned the read timeout off
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.commandTimeout)
+}
 
 // Close closes the connections to Redis.
 func (s *RedisStore) Close() error {
@@ -231,9 +271,11 @@ func (s *RedisStore) Close() error {
 
 // Get implements Reader.
 func (s *RedisStore) Get(ctx context.Context, id string) (*Task, error) {
-	c := s.conn()
-	defer s.done()
-	raw, err := c.Get(ctx, s.taskKey(id)).Bytes()
+	var raw []byte
+	err := s.do(ctx, func(ctx context.Context, c redis.Cmdable) (err error) {
+		raw, err = c.Get(ctx, s.taskKey(id)).Bytes()
+		return err
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -258,10 +300,12 @@ return {'ok', raw}
 func (s *RedisStore) Result(ctx context.Context, id string) (
 	*event.Event, error) {
 	k := s.keys(id)
-	c := s.conn()
-	defer s.done()
-	reply, err := resultScript.Run(ctx, c,
-		[]string{k.task, k.events, k.result}).StringSlice()
+	var reply []string
+	err := s.do(ctx, func(ctx context.Context, c redis.Cmdable) (err error) {
+		reply, err = resultScript.Run(ctx, c,
+			[]string{k.task, k.events, k.result}).StringSlice()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("result of task %s: %w", id, err)
 	}
@@ -352,13 +396,11 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 	k := s.keys(id)
 	unlock := s.locks.lock(id)
 	defer unlock()
-	conn := s.conn()
-	defer s.done()
 
 	read, guessed := s.cache.get(id)
 	if !guessed && !isNew {
 		var err error
-		if read, err = s.read(ctx, conn, k); err != nil {
+		if read, err = s.read(ctx, k); err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
 		}
 	}
@@ -367,7 +409,7 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 		if err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
 		}
-		written, current, err := s.commit(ctx, conn, k, read, raw, c,
+		written, current, err := s.commit(ctx, k, read, raw, c,
 			t.State.Finished())
 		if err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
@@ -397,9 +439,12 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 }
 
 // read returns the JSON of a task, nil when there is none.
-func (s *RedisStore) read(ctx context.Context, conn redis.Cmdable,
-	k taskKeys) ([]byte, error) {
-	raw, err := conn.Get(ctx, k.task).Bytes()
+func (s *RedisStore) read(ctx context.Context, k taskKeys) ([]byte, error) {
+	var raw []byte
+	err := s.do(ctx, func(ctx context.Context, c redis.Cmdable) (err error) {
+		raw, err = c.Get(ctx, k.task).Bytes()
+		return err
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -430,9 +475,9 @@ func (s *RedisStore) applyTo(id string, e *event.Event, read []byte,
 // commit writes the task's new JSON and c with commitScript if the task is
 // still the one read. When it is not, current is the task as it is (nil
 // when there is none).
-func (s *RedisStore) commit(ctx context.Context, conn redis.Cmdable,
-	k taskKeys, read, raw []byte, c change, finished bool) (written bool,
-	current []byte, err error) {
+func (s *RedisStore) commit(ctx context.Context, k taskKeys, read,
+	raw []byte, c change, finished bool) (written bool, current []byte,
+	err error) {
 	channel := ""
 	if finished {
 		channel = s.finishedChannel()
@@ -443,8 +488,12 @@ func (s *RedisStore) commit(ctx context.Context, conn redis.Cmdable,
 	for _, kept := range c.kept {
 		args = append(args, kept.key, kept.raw)
 	}
-	reply, err := commitScript.Run(ctx, conn,
-		[]string{k.task, k.events, k.result}, args...).Slice()
+	var reply []any
+	err = s.do(ctx, func(ctx context.Context, conn redis.Cmdable) (err error) {
+		reply, err = commitScript.Run(ctx, conn,
+			[]string{k.task, k.events, k.result}, args...).Slice()
+		return err
+	})
 	if err != nil {
 		return false, nil, err
 	}

@@ -653,7 +653,7 @@ func TestRedisStoreCommitRefusesChangedTask(t *testing.T) {
 	k := a.keys(eventing.TaskID(in))
 	commit := func(read []byte) (bool, []byte) {
 		t.Helper()
-		written, current, err := a.commit(ctx, a.client, k, read, []byte("written"),
+		written, current, err := a.commit(ctx, k, read, []byte("written"),
 			change{}, false)
 		redisTestMust(t, err)
 		return written, current

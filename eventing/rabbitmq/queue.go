@@ -213,13 +213,39 @@ func (q *Queue) markStored(ctx context.Context, e *event.Event, key,
 	q.flight.Unlock()
 	go func() {
 		defer q.leave()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx),
-			q.p.PublishTimeout)
-		defer cancel()
-		if err := q.p.Dedupe.Stored(ctx, key, task); err != nil {
-			q.log.Warn("record published event", "id", e.ID(), "err", err)
+		// Tried again while the claim lasts: a producer's repost after a
+		// Redis outage then finds the event stored, instead of waiting for
+		// the claim and, once it expires, publishing the event again.
+		ctx := context.WithoutCancel(ctx)
+		deadline := time.Now().Add(ClaimTTL)
+		for wait := storedRetryMin; ; wait = min(2*wait, storedRetryMax) {
+			sctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
+			err := q.p.Dedupe.Stored(sctx, key, task)
+			cancel()
+			if err == nil {
+				return
+			}
+			if q.isClosed() || time.Now().Add(wait).After(deadline) {
+				q.log.Warn("record published event", "id", e.ID(), "err", err)
+				return
+			}
+			time.Sleep(wait)
 		}
 	}()
+}
+
+// storedRetryMin and storedRetryMax bound the pause between two tries of
+// markStored.
+const (
+	storedRetryMin = 100 * time.Millisecond
+	storedRetryMax = 2 * time.Second
+)
+
+// isClosed reports whether Close was called.
+func (q *Queue) isClosed() bool {
+	q.flight.Lock()
+	defer q.flight.Unlock()
+	return q.closed
 }
 
 // claim takes key for task, waiting while another publish of the same
