@@ -70,9 +70,13 @@ func (s *Server) awaitTask(ctx context.Context, id string,
 		case ctx.Err() != nil:
 			stop()
 			return nil, ctx.Err()
-		case err != nil && !errors.Is(err, tasks.ErrNotFound):
+		case err != nil && !errors.Is(err, tasks.ErrNotFound) &&
+			(left <= 0 || s.ending()):
 			stop()
 			return nil, err
+		case err != nil && !errors.Is(err, tasks.ErrNotFound):
+			// A store that fails for a moment (Redis restarting) does
+			// not end the wait: the task is read again after the pause.
 		case err == nil && t.State.Finished(), left <= 0, s.ending():
 			stop()
 			return t, err

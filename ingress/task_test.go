@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -457,4 +458,47 @@ func TestEndWaitsAnswersLongPollsAtOnce(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("a long poll after EndWaits took %v", took)
 	}
+}
+
+// flakyTasks is a fakeTasks whose first reads fail, as a Redis restarting.
+type flakyTasks struct {
+	*fakeTasks
+	failing int // reads left to fail
+}
+
+func (f *flakyTasks) Get(ctx context.Context, id string) (*tasks.Task, error) {
+	f.mu.Lock()
+	failing := f.failing > 0
+	if failing {
+		f.failing--
+	}
+	f.mu.Unlock()
+	if failing {
+		f.fakeTasks.Get(ctx, id) // counted as a read
+		return nil, errors.New("redis: connection refused")
+	}
+	return f.fakeTasks.Get(ctx, id)
+}
+
+func TestGetTaskWaitOutlastsAStoreThatFailsForAMoment(t *testing.T) {
+	store := &flakyTasks{fakeTasks: newFakeTasks(), failing: 2}
+	h := newHarness(t, func(p *ingress.Params) { p.Tasks = store })
+	store.put(finished(runningTask("t1"), tasks.Succeeded, ""))
+
+	resp, body := h.get(t, "/v1/tasks/t1?wait=10s")
+
+	if got := decodeTask(t, resp, body); got.State != tasks.Succeeded {
+		t.Errorf("state = %s, want succeeded once the store answers", got.State)
+	}
+	if n := store.getCount(); n != 3 {
+		t.Errorf("%d reads, want 3 (two failed)", n)
+	}
+
+	// Without a wait, the failure is the answer.
+	store.mu.Lock()
+	store.failing = 1
+	store.mu.Unlock()
+	resp, body = h.get(t, "/v1/tasks/t1")
+	wantProblem(t, resp, body, http.StatusServiceUnavailable,
+		ingress.ProblemStoreUnavailable)
 }

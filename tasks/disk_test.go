@@ -750,3 +750,38 @@ func TestOutcomeWithReplyRecordsBothInOneReport(t *testing.T) {
 		})
 	}
 }
+
+func TestOutcomeBeforeTheAcceptedReportStillReadsAcceptedFirst(t *testing.T) {
+	f := newDiskFixture(t)
+	in := producerEvent("order-5", "order.created", nil)
+	id := eventing.TaskID(in)
+	reply := replyEvent(in, "/fn/invoice", "inv-5", "invoice.created",
+		"application/json", []byte(`{"n":5}`))
+	acceptedAt := f.clock.Add(time.Second)
+
+	// The dispatcher's report lands first, stamped later than the
+	// ingress's, which was slow to reach the store.
+	f.clock = f.clock.Add(2 * time.Second)
+	f.attempt(in, "invoice", 1, eventing.OutcomeDelivered,
+		func(a *eventing.Attempt) { a.Reply, a.StartUnreported = reply, true })
+	outcomeAt := f.clock
+	f.clock = acceptedAt.Add(-time.Second) // routed ticks to acceptedAt
+	f.routed(eventing.KindAccepted, in, "invoice")
+
+	tk := f.get(id)
+	if tk.State != Succeeded || tk.Attempts != 1 || tk.ResultEventID != "inv-5" {
+		t.Errorf("task %s, %d attempts, result %q; want succeeded, 1, inv-5",
+			tk.State, tk.Attempts, tk.ResultEventID)
+	}
+	if len(tk.Events) != 2 || tk.Events[0].Kind != "accepted" ||
+		tk.Events[1].Kind != "reply" {
+		t.Errorf("events %+v, want the accepted one first", tk.Events)
+	}
+	if tk.EventID != "order-5" || tk.Type != "order.created" {
+		t.Errorf("task of %s %s, want order-5 order.created", tk.EventID, tk.Type)
+	}
+	if !tk.CreatedAt.Equal(acceptedAt) || !tk.UpdatedAt.Equal(outcomeAt) {
+		t.Errorf("created %v updated %v, want %v and %v", tk.CreatedAt,
+			tk.UpdatedAt, acceptedAt, outcomeAt)
+	}
+}

@@ -40,6 +40,9 @@ func applyRouted(t *Task, kind eventing.EventKind, e *event.Event,
 	if err != nil {
 		return c, err
 	}
+	if kind == eventing.KindAccepted && added {
+		t.acceptedFirst(e, now)
+	}
 	if added {
 		c.kept = append(c.kept, keptEvent{key: eventing.EventKey(e), raw: raw})
 	}
@@ -130,6 +133,24 @@ func applyAttempt(t *Task, a eventing.Attempt, now time.Time) (change, error) {
 		return change{}, err
 	}
 	return change{}, nil
+}
+
+// acceptedFirst makes the accepted event e, just recorded last, the task's
+// first event, and the task its task. A fast delivery's outcome can be
+// reported (and create the task) before the ingress's report of the event
+// it delivered; the task must still read as accepted first, created when
+// the event was accepted.
+func (t *Task) acceptedFirst(e *event.Event, now time.Time) {
+	last := len(t.Events) - 1
+	if last > 0 {
+		rec := t.Events[last]
+		copy(t.Events[1:], t.Events[:last])
+		t.Events[0] = rec
+	}
+	t.Type, t.Source, t.EventID = e.Type(), e.Source(), e.ID()
+	if now.Before(t.CreatedAt) {
+		t.CreatedAt = now
+	}
 }
 
 // record appends e to t's events as kind unless it is there already, and

@@ -53,7 +53,11 @@ func (t *Task) delivery(eventID, trigger string, now time.Time) *Delivery {
 // replies. A failure (a dead letter or a failure reply) decides the state;
 // otherwise the least advanced delivery does.
 func (t *Task) derive(now time.Time) {
-	t.UpdatedAt = now
+	// Reports from several processes need not come in the order of their
+	// times: the task's updatedAt never goes back.
+	if now.After(t.UpdatedAt) {
+		t.UpdatedAt = now
+	}
 	t.Attempts = 0
 	var retrying, running, pending, delivered, dead *Delivery
 	for i := range t.Deliveries {
