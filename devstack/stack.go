@@ -26,6 +26,7 @@ import (
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/ferryfn/ferry/eventing"
+	"github.com/ferryfn/ferry/eventing/embedded"
 	"github.com/ferryfn/ferry/eventing/rabbitmq"
 	"github.com/ferryfn/ferry/funcyaml"
 	"github.com/ferryfn/ferry/ingress"
@@ -279,6 +280,15 @@ func (s *Stack) startBrokers(ctx context.Context, cfg Config, m *eventing.Manife
 		q, parallelism, err := s.openQueue(ctx, cfg, spec.Name, triggers)
 		if err != nil {
 			return err
+		}
+		// The embedded queue and the disk store share the data file: an
+		// accepted event and its task are committed together.
+		if eq, ok := q.(*embedded.Queue); ok {
+			if r, ok := obs.(embedded.AcceptRecorder); ok {
+				if err := eq.RecordAcceptedWith(r); err != nil {
+					return err
+				}
+			}
 		}
 		b, err := eventing.NewBroker(eventing.Params{
 			Name:        spec.Name,

@@ -37,6 +37,15 @@ type Queue interface {
 	Wake() <-chan struct{}
 }
 
+// AcceptRecordingQueue is a Queue that reports each new event it stores
+// to the Broker's Observer itself, in the same commit (the embedded
+// backend with its task store in the same file). When RecordsAccepted is
+// true the Broker makes no Routed report of its own for a new event.
+type AcceptRecordingQueue interface {
+	Queue
+	RecordsAccepted() bool
+}
+
 // Delivery is one pending delivery of an event to a Trigger's subscriber.
 type Delivery struct {
 	// ID identifies the delivery within its Queue.

@@ -134,26 +134,61 @@ func (s *DiskStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 func (s *DiskStore) update(id string, e *event.Event, now time.Time,
 	fn func(*bolt.Tx, *Task) error) error {
 	var finished bool
-	err := s.writes.Write(func(tx *bolt.Tx) error {
-		t, err := loadTask(tx, id)
-		if err != nil {
-			return err
-		}
-		if t == nil {
-			t = newTask(id, e, now)
-		}
-		if err := fn(tx, t); err != nil {
-			return err
-		}
-		t.derive(now)
-		finished = t.State.Finished()
-		return saveTask(tx, t)
+	err := s.writes.Write(func(tx *bolt.Tx) (err error) {
+		finished, err = updateIn(tx, id, e, now, fn)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("update task %s: %w", id, err)
 	}
 	if finished {
 		s.finished.wake(id)
+	}
+	return nil
+}
+
+// updateIn is update within tx; it reports whether the task is finished.
+func updateIn(tx *bolt.Tx, id string, e *event.Event, now time.Time,
+	fn func(*bolt.Tx, *Task) error) (finished bool, err error) {
+	t, err := loadTask(tx, id)
+	if err != nil {
+		return false, err
+	}
+	if t == nil {
+		t = newTask(id, e, now)
+	}
+	if err := fn(tx, t); err != nil {
+		return false, err
+	}
+	t.derive(now)
+	return t.State.Finished(), saveTask(tx, t)
+}
+
+// DB is the database the store keeps its tasks in.
+func (s *DiskStore) DB() *bolt.DB { return s.db }
+
+// RecordAccepted records e as an accepted event with a pending delivery per
+// Trigger, as Routed does, but in tx: the transaction in which the embedded
+// Broker stores e, so that the event and its task are committed together
+// (see embedded.Queue.RecordAcceptedWith). Nothing is finished by it, so
+// no long poll needs waking.
+func (s *DiskStore) RecordAccepted(tx *bolt.Tx, e *event.Event,
+	triggers []string) error {
+	id := eventing.TaskID(e)
+	raw, err := e.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", e.ID(), err)
+	}
+	now := s.now()
+	_, err = updateIn(tx, id, e, now, func(tx *bolt.Tx, t *Task) error {
+		c, err := applyRouted(t, eventing.KindAccepted, e, triggers, raw, now)
+		if err != nil {
+			return err
+		}
+		return keepChange(tx, id, c)
+	})
+	if err != nil {
+		return fmt.Errorf("record task %s: %w", id, err)
 	}
 	return nil
 }

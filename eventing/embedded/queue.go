@@ -42,8 +42,10 @@ var (
 type Queue struct {
 	db     *bolt.DB
 	writes *boltcommit.Writer // commits of db
-	bucket []byte
-	wake   chan struct{}
+	// recorder, when set, records each new event in Put's transaction.
+	recorder AcceptRecorder
+	bucket   []byte
+	wake     chan struct{}
 
 	mu      sync.Mutex
 	waiting dueHeap            // pending, not claimed, ordered by due time
@@ -101,6 +103,30 @@ func Open(db *bolt.DB, broker string) (*Queue, error) {
 	return q, nil
 }
 
+// AcceptRecorder records an accepted event in the transaction that stores
+// it: tasks.DiskStore, in the same database as the Queue.
+type AcceptRecorder interface {
+	DB() *bolt.DB
+	RecordAccepted(tx *bolt.Tx, e *event.Event, triggers []string) error
+}
+
+// RecordAcceptedWith makes Put record each new event with r in the
+// transaction that stores it, so that a producer's 202 waits for one commit
+// instead of two. The Broker then leaves the report to the Queue (see
+// RecordsAccepted). r must keep its data in the Queue's database. Call it
+// before the first Put.
+func (q *Queue) RecordAcceptedWith(r AcceptRecorder) error {
+	if r.DB() != q.db {
+		return fmt.Errorf("queue of %s: the recorder keeps its data in "+
+			"another database", q.bucket)
+	}
+	q.recorder = r
+	return nil
+}
+
+// RecordsAccepted implements eventing.AcceptRecordingQueue.
+func (q *Queue) RecordsAccepted() bool { return q.recorder != nil }
+
 // Pending returns how many deliveries are waiting or in flight.
 func (q *Queue) Pending() int {
 	q.mu.Lock()
@@ -129,8 +155,13 @@ func (q *Queue) Put(ctx context.Context, e *event.Event, triggers []string) (
 		if err := b.Bucket(bucketEvents).Put([]byte(key), raw); err != nil {
 			return err
 		}
-		added, err = addDeliveries(b, key, triggers)
-		return err
+		if added, err = addDeliveries(b, key, triggers); err != nil {
+			return err
+		}
+		if q.recorder != nil {
+			return q.recorder.RecordAccepted(tx, e, triggers)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
