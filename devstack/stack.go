@@ -282,10 +282,11 @@ func (s *Stack) startBrokers(ctx context.Context, cfg Config, m *eventing.Manife
 			return err
 		}
 		// The embedded queue and the disk store share the data file: an
-		// accepted event and its task are committed together.
+		// accepted event and its task are committed together, and so are a
+		// delivery's end and its outcome.
 		if eq, ok := q.(*embedded.Queue); ok {
-			if r, ok := obs.(embedded.AcceptRecorder); ok {
-				if err := eq.RecordAcceptedWith(r); err != nil {
+			if r, ok := obs.(embedded.TaskRecorder); ok {
+				if err := eq.RecordTasksWith(r); err != nil {
 					return err
 				}
 			}

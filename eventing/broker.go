@@ -158,7 +158,7 @@ func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 		return Receipt{TaskID: TaskID(first), Duplicate: true}, nil
 	}
 
-	if rq, ok := b.queue.(AcceptRecordingQueue); ok && rq.RecordsAccepted() {
+	if rq, ok := b.queue.(RecordingQueue); ok && rq.RecordsTasks() {
 		b.log.Debug("event accepted", "id", e.ID(), "type", e.Type(),
 			"triggers", routes)
 		return Receipt{TaskID: TaskID(e)}, nil
@@ -439,16 +439,30 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 	// outcome is known); only a stop leaves the delivery to be made
 	// again.
 	a.Outcome, a.Reply, a.ReplyTriggers = OutcomeDelivered, reply, routes
+	if rq, ok := b.queue.(RecordingQueue); ok && rq.RecordsTasks() {
+		// One commit ends the delivery and records its outcome.
+		if b.record(ctx, t, d, func() error {
+			return rq.DoneRecorded(ctx, d, a, reply, routes)
+		}) {
+			b.logDelivered(t, d, a, reply)
+		}
+		return
+	}
 	recorded := b.record(ctx, t, d, func() error {
 		return b.observe(ctx, a)
 	})
 	if !recorded {
 		return
 	}
+	b.logDelivered(t, d, a, reply)
+	b.commit(ctx, d, b.queue.Done(ctx, d, reply, routes))
+}
+
+func (b *Broker) logDelivered(t *Trigger, d Delivery, a Attempt,
+	reply *event.Event) {
 	b.log.Info("delivered", "trigger", t.Name(), "id", d.Event.ID(),
 		"type", d.Event.Type(), "attempt", a.Number, "status", a.Code,
 		"reply", replyType(reply))
-	b.commit(ctx, d, b.queue.Done(ctx, d, reply, routes))
 }
 
 func (b *Broker) failed(ctx context.Context, t *Trigger, d Delivery,

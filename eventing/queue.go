@@ -37,13 +37,21 @@ type Queue interface {
 	Wake() <-chan struct{}
 }
 
-// AcceptRecordingQueue is a Queue that reports each new event it stores
-// to the Broker's Observer itself, in the same commit (the embedded
-// backend with its task store in the same file). When RecordsAccepted is
-// true the Broker makes no Routed report of its own for a new event.
-type AcceptRecordingQueue interface {
+// RecordingQueue is a Queue that reports to the Broker's Observer itself,
+// in the same commits as its own changes: each new event it stores, and
+// each delivery's outcome when it ends the delivery with DoneRecorded (the
+// embedded backend with its task store in the same file). When
+// RecordsTasks is true the Broker makes no Routed report of its own for a
+// new event, and ends a delivered event with DoneRecorded instead of an
+// Attempted report and Done.
+type RecordingQueue interface {
 	Queue
-	RecordsAccepted() bool
+	RecordsTasks() bool
+	// DoneRecorded is Done with a, the delivery's outcome, recorded in the
+	// same commit. When it fails nothing was changed, and the delivery
+	// stays claimed: the caller tries again.
+	DoneRecorded(ctx context.Context, d Delivery, a Attempt,
+		reply *event.Event, triggers []string) error
 }
 
 // Delivery is one pending delivery of an event to a Trigger's subscriber.

@@ -164,13 +164,45 @@ func updateIn(tx *bolt.Tx, id string, e *event.Event, now time.Time,
 	return t.State.Finished(), saveTask(tx, t)
 }
 
+// RecordOutcome records an Attempted report, a delivery's outcome, as
+// Attempted does, but in tx: the transaction in which the embedded Broker
+// ends the delivery (see embedded.Queue.RecordTasksWith). after wakes the
+// long polls of the task if it finished; call it once tx has committed.
+func (s *DiskStore) RecordOutcome(tx *bolt.Tx, a eventing.Attempt) (
+	after func(), err error) {
+	id := eventing.TaskID(a.Event)
+	now := a.At
+	if now.IsZero() {
+		now = s.now()
+	}
+	reply, err := replyJSON(a)
+	if err != nil {
+		return nil, err
+	}
+	finished, err := updateIn(tx, id, a.Event, now, func(tx *bolt.Tx, t *Task) error {
+		c, err := applyOutcome(t, a, reply, now)
+		if err != nil {
+			return err
+		}
+		return keepChange(tx, id, c)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record outcome of task %s: %w", id, err)
+	}
+	return func() {
+		if finished {
+			s.finished.wake(id)
+		}
+	}, nil
+}
+
 // DB is the database the store keeps its tasks in.
 func (s *DiskStore) DB() *bolt.DB { return s.db }
 
 // RecordAccepted records e as an accepted event with a pending delivery per
 // Trigger, as Routed does, but in tx: the transaction in which the embedded
 // Broker stores e, so that the event and its task are committed together
-// (see embedded.Queue.RecordAcceptedWith). Nothing is finished by it, so
+// (see embedded.Queue.RecordTasksWith). Nothing is finished by it, so
 // no long poll needs waking.
 func (s *DiskStore) RecordAccepted(tx *bolt.Tx, e *event.Event,
 	triggers []string) error {

@@ -42,8 +42,9 @@ var (
 type Queue struct {
 	db     *bolt.DB
 	writes *boltcommit.Writer // commits of db
-	// recorder, when set, records each new event in Put's transaction.
-	recorder AcceptRecorder
+	// recorder, when set, records each new event and each outcome in the
+	// Queue's transactions.
+	recorder TaskRecorder
 	bucket   []byte
 	wake     chan struct{}
 
@@ -103,19 +104,24 @@ func Open(db *bolt.DB, broker string) (*Queue, error) {
 	return q, nil
 }
 
-// AcceptRecorder records an accepted event in the transaction that stores
-// it: tasks.DiskStore, in the same database as the Queue.
-type AcceptRecorder interface {
+// TaskRecorder records what happens to a task in the transactions of the
+// Queue: tasks.DiskStore, in the same database as the Queue.
+type TaskRecorder interface {
 	DB() *bolt.DB
+	// RecordAccepted records a new event in the transaction that stores
+	// it.
 	RecordAccepted(tx *bolt.Tx, e *event.Event, triggers []string) error
+	// RecordOutcome records a delivery's outcome (its reply included) in
+	// the transaction that ends it; after runs once that has committed.
+	RecordOutcome(tx *bolt.Tx, a eventing.Attempt) (after func(), err error)
 }
 
-// RecordAcceptedWith makes Put record each new event with r in the
-// transaction that stores it, so that a producer's 202 waits for one commit
-// instead of two. The Broker then leaves the report to the Queue (see
-// RecordsAccepted). r must keep its data in the Queue's database. Call it
-// before the first Put.
-func (q *Queue) RecordAcceptedWith(r AcceptRecorder) error {
+// RecordTasksWith makes Put record each new event, and DoneRecorded each
+// delivery's outcome, with r in the transaction of the Queue's own change,
+// so that each waits for one commit instead of two. The Broker then leaves
+// those reports to the Queue (see RecordsTasks). r must keep its data in
+// the Queue's database. Call it before the first Put.
+func (q *Queue) RecordTasksWith(r TaskRecorder) error {
 	if r.DB() != q.db {
 		return fmt.Errorf("queue of %s: the recorder keeps its data in "+
 			"another database", q.bucket)
@@ -124,8 +130,8 @@ func (q *Queue) RecordAcceptedWith(r AcceptRecorder) error {
 	return nil
 }
 
-// RecordsAccepted implements eventing.AcceptRecordingQueue.
-func (q *Queue) RecordsAccepted() bool { return q.recorder != nil }
+// RecordsTasks implements eventing.RecordingQueue.
+func (q *Queue) RecordsTasks() bool { return q.recorder != nil }
 
 // Pending returns how many deliveries are waiting or in flight.
 func (q *Queue) Pending() int {
@@ -267,6 +273,28 @@ func (r *record) delivery() eventing.Delivery {
 // Done implements eventing.Queue.
 func (q *Queue) Done(ctx context.Context, d eventing.Delivery,
 	reply *event.Event, triggers []string) error {
+	err := q.done(d, reply, triggers, nil)
+	if err != nil {
+		q.release(d.ID)
+	}
+	return err
+}
+
+// DoneRecorded implements eventing.RecordingQueue: Done, with a's outcome
+// recorded by the TaskRecorder in the same transaction. When it fails the
+// delivery stays claimed, for the caller to try again.
+func (q *Queue) DoneRecorded(ctx context.Context, d eventing.Delivery,
+	a eventing.Attempt, reply *event.Event, triggers []string) error {
+	if q.recorder == nil {
+		return fmt.Errorf("complete delivery %d: no task recorder", d.ID)
+	}
+	return q.done(d, reply, triggers, &a)
+}
+
+// done ends d, stores reply with its deliveries and, with a, records the
+// outcome, in one transaction.
+func (q *Queue) done(d eventing.Delivery, reply *event.Event,
+	triggers []string, a *eventing.Attempt) error {
 	var raw []byte
 	if reply != nil {
 		var err error
@@ -276,8 +304,15 @@ func (q *Queue) Done(ctx context.Context, d eventing.Delivery,
 	}
 
 	var added []*record
+	var after func()
 	err := q.writes.Write(func(tx *bolt.Tx) error {
-		added = nil
+		added, after = nil, nil
+		if a != nil {
+			var err error
+			if after, err = q.recorder.RecordOutcome(tx, *a); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(q.bucket)
 		if err := b.Bucket(bucketDeliveries).Delete(idKey(d.ID)); err != nil {
 			return err
@@ -298,8 +333,10 @@ func (q *Queue) Done(ctx context.Context, d eventing.Delivery,
 		return err
 	})
 	if err != nil {
-		q.release(d.ID)
 		return fmt.Errorf("complete delivery %d: %w", d.ID, err)
+	}
+	if after != nil {
+		after()
 	}
 	q.forget(d.ID)
 	q.enqueue(added)

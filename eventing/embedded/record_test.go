@@ -34,6 +34,33 @@ func (r *taskRecorder) RecordAccepted(tx *bolt.Tx, e *event.Event,
 	return b.Put([]byte(eventing.EventKey(e)), []byte(e.Type()))
 }
 
+var bucketOutcomes = []byte("outcomes")
+
+func (r *taskRecorder) RecordOutcome(tx *bolt.Tx, a eventing.Attempt) (
+	func(), error) {
+	if r.fail {
+		return nil, errors.New("no space left on device")
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketOutcomes)
+	if err != nil {
+		return nil, err
+	}
+	err = b.Put([]byte(eventing.EventKey(a.Event)+"/"+a.Trigger),
+		[]byte(a.Outcome))
+	return func() {}, err
+}
+
+func (f *file) outcome(e *event.Event, trigger string) string {
+	var out string
+	_ = f.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketOutcomes); b != nil {
+			out = string(b.Get([]byte(eventing.EventKey(e) + "/" + trigger)))
+		}
+		return nil
+	})
+	return out
+}
+
 func (f *file) recorded(e *event.Event) bool {
 	var found bool
 	_ = f.db.View(func(tx *bolt.Tx) error {
@@ -49,11 +76,11 @@ func TestPutRecordsTheTaskInItsOwnCommit(t *testing.T) {
 	f := newFile(t)
 	q := f.queue("default")
 	rec := &taskRecorder{db: f.db}
-	if err := q.RecordAcceptedWith(rec); err != nil {
+	if err := q.RecordTasksWith(rec); err != nil {
 		t.Fatal(err)
 	}
-	if !q.RecordsAccepted() {
-		t.Error("RecordsAccepted = false after RecordAcceptedWith")
+	if !q.RecordsTasks() {
+		t.Error("RecordsTasks = false after RecordTasksWith")
 	}
 
 	ok := newEvent("/shop", "order-1", "order.created", `{}`)
@@ -75,7 +102,7 @@ func TestPutRecordsTheTaskInItsOwnCommit(t *testing.T) {
 		t.Errorf("after a restart the queue holds %v, want order-1 only", ds)
 	}
 	rec = &taskRecorder{db: f.db}
-	if err := q.RecordAcceptedWith(rec); err != nil {
+	if err := q.RecordTasksWith(rec); err != nil {
 		t.Fatal(err)
 	}
 	first, err := q.Put(ctx, lost, []string{"invoice"})
@@ -90,10 +117,58 @@ func TestPutRecordsTheTaskInItsOwnCommit(t *testing.T) {
 func TestRecorderOfAnotherDatabaseIsRefused(t *testing.T) {
 	q := newFile(t).queue("default")
 	other := newFile(t)
-	if err := q.RecordAcceptedWith(&taskRecorder{db: other.db}); err == nil {
+	if err := q.RecordTasksWith(&taskRecorder{db: other.db}); err == nil {
 		t.Error("a recorder of another file was taken")
 	}
-	if q.RecordsAccepted() {
-		t.Error("RecordsAccepted = true without a recorder")
+	if q.RecordsTasks() {
+		t.Error("RecordsTasks = true without a recorder")
 	}
+}
+
+func TestDoneRecordedEndsDeliveryAndRecordsOutcomeTogether(t *testing.T) {
+	f := newFile(t)
+	q := f.queue("default")
+	rec := &taskRecorder{db: f.db}
+	if err := q.RecordTasksWith(rec); err != nil {
+		t.Fatal(err)
+	}
+	in := newEvent("/shop", "order-3", "order.created", `{}`)
+	put(t, q, in, "invoice", "audit")
+	reply := newEvent("/fn/invoice", "inv-3", "invoice.created", `{}`)
+	ds, _ := q.Claim(time.Now(), 10)
+	if len(ds) != 2 {
+		t.Fatalf("claimed %d, want 2", len(ds))
+	}
+	d := ds[0]
+	a := eventing.Attempt{Event: d.Event, Trigger: d.Trigger, Number: 1,
+		Outcome: eventing.OutcomeDelivered, Code: 200}
+
+	// The recorder fails: nothing changes, and the delivery stays
+	// claimed (not offered again) for the caller to try again.
+	rec.fail = true
+	if err := q.DoneRecorded(ctx, d, a, reply, []string{"notify"}); err == nil {
+		t.Fatal("DoneRecorded succeeded although the outcome was not recorded")
+	}
+	if again, _ := q.Claim(time.Now().Add(time.Hour), 10); len(again) != 0 {
+		t.Errorf("after a failed DoneRecorded, %d deliveries offered again, "+
+			"want none (the delivery stays claimed)", len(again))
+	}
+	if q.Pending() != 2 || f.outcome(in, d.Trigger) != "" {
+		t.Errorf("after a failed DoneRecorded: %d pending, outcome %q; want "+
+			"2 and none", q.Pending(), f.outcome(in, d.Trigger))
+	}
+
+	rec.fail = false
+	if err := q.DoneRecorded(ctx, d, a, reply, []string{"notify"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.outcome(in, d.Trigger); got != string(eventing.OutcomeDelivered) {
+		t.Errorf("outcome %q, want delivered", got)
+	}
+	// The other delivery and the reply's are pending; the done one is not.
+	f.reopen()
+	q = f.queue("default")
+	left, _ := q.Claim(time.Now(), 10)
+	sameNames(t, "left after a restart", left, "order-3/"+ds[1].Trigger,
+		"inv-3/notify")
 }
