@@ -43,7 +43,8 @@ func (s *Server) waitParam(c *gin.Context) (time.Duration, *Problem) {
 	return min(d, s.waitMax), nil
 }
 
-// awaitTask reads the task until it is finished or wait has passed, and
+// awaitTask reads the task until it is settled (finished, or matched by
+// no Trigger) or wait has passed, and
 // returns it as it then is. A task the store does not know is waited for
 // too: in a distributed setup the store may learn of a task a moment after
 // the 202. It returns the context's error when the client goes away, and
@@ -77,7 +78,7 @@ func (s *Server) awaitTask(ctx context.Context, id string,
 		case err != nil && !errors.Is(err, tasks.ErrNotFound):
 			// A store that fails for a moment (Redis restarting) does
 			// not end the wait: the task is read again after the pause.
-		case err == nil && t.State.Finished(), left <= 0, s.ending():
+		case err == nil && t.Settled(), left <= 0, s.ending():
 			stop()
 			return t, err
 		}

@@ -502,3 +502,19 @@ func TestGetTaskWaitOutlastsAStoreThatFailsForAMoment(t *testing.T) {
 	wantProblem(t, resp, body, http.StatusServiceUnavailable,
 		ingress.ProblemStoreUnavailable)
 }
+
+func TestGetTaskWaitAnswersAtOnceWhenNoTriggerMatched(t *testing.T) {
+	h := newHarness(t)
+	h.store.put(tasks.Task{ID: "lone", State: tasks.Accepted,
+		Reason: "no Trigger matched the event"})
+
+	resp, body := h.get(t, "/v1/tasks/lone?wait=30s")
+
+	if got := decodeTask(t, resp, body); got.State != tasks.Accepted {
+		t.Errorf("state = %s, want accepted", got.State)
+	}
+	if n := h.store.getCount(); n != 1 {
+		t.Errorf("the task was read %d times, want once: nothing will "+
+			"happen to it", n)
+	}
+}

@@ -19,3 +19,10 @@ type Reader interface {
 // Finished reports whether a task in state s will not change any more
 // unless a new event of the task arrives.
 func (s State) Finished() bool { return s == Succeeded || s == Failed }
+
+// Settled reports whether nothing more will happen to t unless a new event
+// of it arrives: it is finished, or no Trigger matched its event (it stays
+// accepted, with no delivery).
+func (t *Task) Settled() bool {
+	return t.State.Finished() || t.State == Accepted && len(t.Deliveries) == 0
+}

@@ -122,6 +122,9 @@ func send(ctx context.Context, o sendOptions, path string, stdout io.Writer) (
 	if task.State == "failed" {
 		return 1, fmt.Errorf("task failed: %s", task.Reason)
 	}
+	if task.State != "succeeded" && task.settled() {
+		return 1, fmt.Errorf("task %s: %s", task.State, task.Reason)
+	}
 	if task.State != "succeeded" {
 		return 1, fmt.Errorf("task still %s when --timeout ran out", task.State)
 	}

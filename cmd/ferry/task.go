@@ -13,16 +13,23 @@ import (
 
 // taskView is the part of GET /v1/tasks/{id} that `ferry send` shows.
 type taskView struct {
-	ID       string `json:"id"`
-	State    string `json:"state"`
-	Attempts int    `json:"attempts"`
-	Reason   string `json:"reason"`
+	ID         string            `json:"id"`
+	State      string            `json:"state"`
+	Attempts   int               `json:"attempts"`
+	Reason     string            `json:"reason"`
+	Deliveries []json.RawMessage `json:"deliveries"`
 }
 
 func finished(state string) bool { return state == "succeeded" || state == "failed" }
 
-// waitTask long-polls the task until it finishes or ctx ends, and returns
-// the last state seen.
+// settled reports whether nothing more will happen to the task: it is
+// finished, or no Trigger matched its event (tasks.Task.Settled).
+func (t *taskView) settled() bool {
+	return finished(t.State) || t.State == "accepted" && len(t.Deliveries) == 0
+}
+
+// waitTask long-polls the task until it is settled or ctx ends, and
+// returns the last state seen.
 func waitTask(ctx context.Context, addr, id string) (*taskView, error) {
 	var last *taskView
 	for {
@@ -47,7 +54,7 @@ func waitTask(ctx context.Context, addr, id string) (*taskView, error) {
 			return nil, fmt.Errorf("read task: %w", err)
 		}
 		last = &t
-		if finished(t.State) {
+		if t.settled() {
 			return last, nil
 		}
 	}
