@@ -217,7 +217,9 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 // others are. The command is bounded by commandContext; the automatic
 // pipeline does not heed a context once a command is queued, so on it the
 // wait ends with the context all the same (the command may still run:
-// as when a reply is lost, which every caller already allows for).
+// as when a reply is lost, which every caller already allows for). When do
+// returns an error, what f writes must not be read: f may still be
+// running.
 func (s *RedisStore) do(ctx context.Context,
 	f func(context.Context, redis.Cmdable) error) error {
 	ctx, cancel := s.commandContext(ctx)
@@ -445,10 +447,13 @@ func (s *RedisStore) read(ctx context.Context, k taskKeys) ([]byte, error) {
 		raw, err = c.Get(ctx, k.task).Bytes()
 		return err
 	})
-	if errors.Is(err, redis.Nil) {
+	switch {
+	case errors.Is(err, redis.Nil):
 		return nil, nil
+	case err != nil:
+		return nil, err // raw may still be written by a command cut short
 	}
-	return raw, err
+	return raw, nil
 }
 
 // applyTo applies a report to the task read (its JSON, nil for none) and
