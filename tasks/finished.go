@@ -51,10 +51,3 @@ func (w *finishWaiters) wake(id string) {
 	}
 	delete(w.byID, id)
 }
-
-// waiting reports whether anyone waits for id.
-func (w *finishWaiters) waiting(id string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.byID[id]) > 0
-}

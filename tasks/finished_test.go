@@ -79,7 +79,10 @@ func TestStoppedWaitIsForgotten(t *testing.T) {
 	_, stop := w.wait("a")
 	stop()
 	stop() // twice is harmless
-	if w.waiting("a") {
+	w.mu.Lock()
+	left := len(w.byID["a"])
+	w.mu.Unlock()
+	if left != 0 {
 		t.Error("a stopped wait is still registered")
 	}
 	ch, stop := w.wait("a")

@@ -35,6 +35,3 @@ func (w *Writer) Write(fn func(*bolt.Tx) error) error {
 	}
 	return w.db.Batch(fn)
 }
-
-// DB is the database the Writer writes to.
-func (w *Writer) DB() *bolt.DB { return w.db }
