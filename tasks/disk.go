@@ -91,63 +91,61 @@ func (s *DiskStore) Result(ctx context.Context, id string) (*event.Event, error)
 // and a pending delivery per Trigger.
 func (s *DiskStore) Routed(ctx context.Context, kind eventing.EventKind,
 	e *event.Event, triggers []string) error {
-	id := eventing.TaskID(e)
-	raw, err := json.Marshal(e)
+	var finished bool
+	err := s.writes.Write(func(tx *bolt.Tx) (err error) {
+		finished, err = s.routedIn(tx, kind, e, triggers)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("encode event %s: %w", e.ID(), err)
+		return err
+	}
+	if finished {
+		s.finished.wake(eventing.TaskID(e))
+	}
+	return nil
+}
+
+// routedIn applies a Routed report within tx and reports whether the task
+// is finished.
+func (s *DiskStore) routedIn(tx *bolt.Tx, kind eventing.EventKind,
+	e *event.Event, triggers []string) (finished bool, err error) {
+	id := eventing.TaskID(e)
+	raw, err := e.MarshalJSON()
+	if err != nil {
+		return false, fmt.Errorf("encode event %s: %w", e.ID(), err)
 	}
 	now := s.now()
-
-	return s.update(id, e, now, func(tx *bolt.Tx, t *Task) error {
+	finished, err = updateIn(tx, id, e, now, func(tx *bolt.Tx, t *Task) error {
 		c, err := applyRouted(t, kind, e, triggers, raw, now)
 		if err != nil {
 			return err
 		}
 		return keepChange(tx, id, c)
 	})
+	if err != nil {
+		return false, fmt.Errorf("update task %s: %w", id, err)
+	}
+	return finished, nil
 }
 
 // Attempted implements eventing.Observer: it records the progress of one
 // delivery.
 func (s *DiskStore) Attempted(ctx context.Context, a eventing.Attempt) error {
-	id := eventing.TaskID(a.Event)
-	now := a.At
-	if now.IsZero() {
-		now = s.now()
-	}
-
-	reply, err := replyJSON(a)
-	if err != nil {
-		return err
-	}
-	return s.update(id, a.Event, now, func(tx *bolt.Tx, t *Task) error {
-		c, err := applyOutcome(t, a, reply, now)
-		if err != nil {
-			return err
-		}
-		return keepChange(tx, id, c)
-	})
-}
-
-// update runs fn on task id (created from e if the store has not seen it)
-// in one transaction, then derives the task's state and saves it.
-func (s *DiskStore) update(id string, e *event.Event, now time.Time,
-	fn func(*bolt.Tx, *Task) error) error {
-	var finished bool
+	var after func()
 	err := s.writes.Write(func(tx *bolt.Tx) (err error) {
-		finished, err = updateIn(tx, id, e, now, fn)
+		after, err = s.RecordOutcome(tx, a)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("update task %s: %w", id, err)
+		return err
 	}
-	if finished {
-		s.finished.wake(id)
-	}
+	after()
 	return nil
 }
 
-// updateIn is update within tx; it reports whether the task is finished.
+// updateIn runs fn on task id (created from e if the store has not seen it)
+// within tx, then derives the task's state and saves it; it reports
+// whether the task is finished.
 func updateIn(tx *bolt.Tx, id string, e *event.Event, now time.Time,
 	fn func(*bolt.Tx, *Task) error) (finished bool, err error) {
 	t, err := loadTask(tx, id)
@@ -187,7 +185,7 @@ func (s *DiskStore) RecordOutcome(tx *bolt.Tx, a eventing.Attempt) (
 		return keepChange(tx, id, c)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("record outcome of task %s: %w", id, err)
+		return nil, fmt.Errorf("update task %s: %w", id, err)
 	}
 	return func() {
 		if finished {
@@ -206,23 +204,8 @@ func (s *DiskStore) DB() *bolt.DB { return s.db }
 // no long poll needs waking.
 func (s *DiskStore) RecordAccepted(tx *bolt.Tx, e *event.Event,
 	triggers []string) error {
-	id := eventing.TaskID(e)
-	raw, err := e.MarshalJSON()
-	if err != nil {
-		return fmt.Errorf("encode event %s: %w", e.ID(), err)
-	}
-	now := s.now()
-	_, err = updateIn(tx, id, e, now, func(tx *bolt.Tx, t *Task) error {
-		c, err := applyRouted(t, eventing.KindAccepted, e, triggers, raw, now)
-		if err != nil {
-			return err
-		}
-		return keepChange(tx, id, c)
-	})
-	if err != nil {
-		return fmt.Errorf("record task %s: %w", id, err)
-	}
-	return nil
+	_, err := s.routedIn(tx, eventing.KindAccepted, e, triggers)
+	return err
 }
 
 // WaitFinished implements Notifier, for the updates of this process.
