@@ -23,6 +23,7 @@ import (
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/ferryfn/ferry/eventing"
+	"github.com/ferryfn/ferry/internal/testservices"
 )
 
 // runID marks every exchange, queue and connection of this test process,
@@ -342,128 +343,26 @@ func closeConnections(t testing.TB, part string) int {
 	return n
 }
 
-// proxy forwards TCP connections from a loopback port to RabbitMQ, and can
-// go down (refusing and cutting every connection) or freeze (holding every
-// byte) to stage an outage.
-type proxy struct {
-	t      testing.TB
-	target string
-	addr   string
+// proxy stands between a test's Queue and RabbitMQ, to stage outages.
+type proxy struct{ *testservices.Proxy }
 
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-	frozen bool
-}
-
-func startProxy(t testing.TB) *proxy {
+func startProxy(t testing.TB) proxy {
 	t.Helper()
 	u, err := amqp.ParseURI(amqpURL())
 	if err != nil {
 		t.Fatalf("parse %s: %v", amqpURL(), err)
 	}
-	p := &proxy{t: t, target: net.JoinHostPort(u.Host, fmt.Sprint(u.Port))}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
+	return proxy{testservices.StartProxy(t,
+		net.JoinHostPort(u.Host, fmt.Sprint(u.Port)))}
 }
 
 // url is the AMQP URL through the proxy.
-func (p *proxy) url() string {
+func (p proxy) url() string {
 	u, _ := amqp.ParseURI(amqpURL())
-	host, port, _ := net.SplitHostPort(p.addr)
+	host, port, _ := net.SplitHostPort(p.Addr())
 	u.Host = host
 	fmt.Sscan(port, &u.Port)
 	return u.String()
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.forward(c)
-		}
-	}()
-}
-
-func (p *proxy) forward(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns = append(p.conns, c, up)
-	p.mu.Unlock()
-	go p.pipe(up, c)
-	p.pipe(c, up)
-}
-
-func (p *proxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		for p.isFrozen() {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *proxy) isFrozen() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.frozen
-}
-
-// down refuses new connections and cuts those open.
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-	p.frozen = false
-}
-
-// up listens again on the same port.
-func (p *proxy) up() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("listen again on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
-}
-
-func (p *proxy) freeze(on bool) {
-	p.mu.Lock()
-	p.frozen = on
-	p.mu.Unlock()
 }
 
 // closedPort returns a loopback address nothing listens on.

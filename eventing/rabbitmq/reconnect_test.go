@@ -32,7 +32,7 @@ func TestPutFailsAtOnceWhileRabbitMQIsDownAndRecovers(t *testing.T) {
 		trig("all", nil, 0)}})
 	put(t, q, newEvent("before", "dev.ferry.test"))
 
-	px.down()
+	px.Down()
 	eventually(t, "Ready while down", func() error {
 		if err := q.Ready(context.Background()); err == nil {
 			return errors.New("ready")
@@ -53,7 +53,7 @@ func TestPutFailsAtOnceWhileRabbitMQIsDownAndRecovers(t *testing.T) {
 		}
 	}
 
-	px.up()
+	px.Up()
 	eventually(t, "put after RabbitMQ came back", func() error {
 		_, err := q.Put(context.Background(), newEvent("after",
 			"dev.ferry.test"), []string{"all"})
@@ -73,7 +73,7 @@ func TestPutTimesOutWhenRabbitMQFallsSilent(t *testing.T) {
 		time.Millisecond, Triggers: []*eventingv1.Trigger{trig("all", nil, 0)}})
 	put(t, q, newEvent("before", "dev.ferry.test"))
 
-	px.freeze(true)
+	px.Freeze(true)
 	_, err := q.Put(context.Background(), newEvent("silent", "dev.ferry.test"),
 		[]string{"all"})
 	if !errors.Is(err, ErrConfirmTimeout) {
@@ -89,7 +89,7 @@ func TestPutTimesOutWhenRabbitMQFallsSilent(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("put with a short context: %v, want its deadline", err)
 	}
-	px.freeze(false)
+	px.Freeze(false)
 }
 
 func TestConsumersRecoverAfterConnectionIsClosed(t *testing.T) {

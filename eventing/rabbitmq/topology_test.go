@@ -169,7 +169,7 @@ func TestOpenRefusesQueueOfOtherType(t *testing.T) {
 func TestOpenWaitsForRabbitMQ(t *testing.T) {
 	admin(t) // RabbitMQ itself must be there
 	px := startProxy(t)
-	px.down()
+	px.Down()
 	p := testParams(Params{URL: px.url(),
 		Triggers: []*eventingv1.Trigger{trig("a", nil, 0)}})
 
@@ -188,7 +188,7 @@ func TestOpenWaitsForRabbitMQ(t *testing.T) {
 		t.Fatalf("Open returned while RabbitMQ was unreachable: %v", err)
 	case <-time.After(700 * time.Millisecond):
 	}
-	px.up()
+	px.Up()
 	if err := <-opened; err != nil {
 		t.Fatalf("Open after RabbitMQ came: %v", err)
 	}
