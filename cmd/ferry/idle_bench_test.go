@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -11,36 +14,110 @@ import (
 )
 
 // BenchmarkIdleMemory measures the resident memory of `ferry dev` running
-// the example functions with every function at zero: the process is
-// started on a fresh data directory, its functions built, and its RSS read
-// from /proc after it has been ready and idle for 2 s. Run it with `go test
-// -run '^$' -bench IdleMemory -benchtime 1x ./cmd/ferry` (make bench does).
+// the example functions with every function at zero, twice: after start-up
+// (the process started on a fresh data directory, its functions built,
+// ready and idle for 2 s), and after traffic (one event to each example
+// function, answered, every function scaled to zero again, idle for 2 s).
+// Run it with `go test -run '^$' -bench IdleMemory -benchtime 1x
+// ./cmd/ferry` (make bench does).
 func BenchmarkIdleMemory(b *testing.B) {
 	bin := buildFerry(b)
 	for range b.N {
 		dataDir, addr := b.TempDir(), freeAddr(b)
 		cmd := startCmd(b, bin, dataDir+"/dev.log", "dev", "--addr", addr,
 			"--data-dir", dataDir, "--functions", "../../functions",
-			"--config", "../../config")
+			"--config", "../../config", "--idle-timeout", "2s")
 		if !waitReady(addr, cmd, 2*time.Minute) {
 			out, _ := os.ReadFile(dataDir + "/dev.log")
 			b.Fatalf("ferry dev did not become ready:\n%s", out)
 		}
 		time.Sleep(2 * time.Second)
-		rss, err := residentKB(cmd.Process.Pid)
+		reportResident(b, cmd.Process.Pid, "")
+
+		for typ, file := range map[string]string{
+			"dev.ferry.csvstats":  "stocks.csv",
+			"dev.ferry.thumbnail": "video-001.jpeg",
+		} {
+			runTask(b, addr, typ, "../../../shared/data/"+file)
+		}
+		waitAllAtZero(b, addr)
+		time.Sleep(2 * time.Second)
+		reportResident(b, cmd.Process.Pid, "after-traffic-")
+		_ = cmd.Process.Kill()
+	}
+}
+
+// reportResident reports the process's VmRSS as <prefix>idle-rss-MB, and
+// apart from it its two parts: RssAnon (heap, stacks, runtime data) and
+// RssFile (pages of the ferry binary mapped in).
+func reportResident(b *testing.B, pid int, prefix string) {
+	b.Helper()
+	rss, err := residentKB(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(rss["VmRSS"])/1024, prefix+"idle-rss-MB")
+	b.ReportMetric(float64(rss["RssAnon"])/1024, prefix+"anon-MB")
+	b.ReportMetric(float64(rss["RssFile"])/1024, prefix+"file-MB")
+}
+
+// runTask posts the file as an event of type typ and waits until its task
+// has succeeded.
+func runTask(b *testing.B, addr, typ, file string) {
+	b.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp, err := http.Post("http://"+addr+"/v1/tasks/"+typ,
+		"application/octet-stream", bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var accepted struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&accepted)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b.Fatalf("post %s: %d", typ, resp.StatusCode)
+	}
+	resp, err = http.Get("http://" + addr + "/v1/tasks/" + accepted.ID +
+		"?wait=60s")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var task struct{ State string }
+	_ = json.NewDecoder(resp.Body).Decode(&task)
+	resp.Body.Close()
+	if task.State != "succeeded" {
+		b.Fatalf("task %s of %s is %q, want succeeded", accepted.ID, typ,
+			task.State)
+	}
+}
+
+// waitAllAtZero polls GET /v1/functions until no function has an
+// instance, running or starting.
+func waitAllAtZero(b *testing.B, addr string) {
+	b.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		var status struct {
+			Functions []struct{ Instances, Starting int }
+		}
+		resp, err := http.Get("http://" + addr + "/v1/functions")
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64(rss["VmRSS"])/1024, "idle-rss-MB")
-		// VmRSS is RssAnon (heap, stacks, runtime data) plus RssFile
-		// (pages of the ferry binary mapped in). RssFile varies from run
-		// to run with how the page cache holds the binary just linked (a
-		// large folio is mapped whole at its first touch), so the two are
-		// reported apart.
-		b.ReportMetric(float64(rss["RssAnon"])/1024, "anon-MB")
-		b.ReportMetric(float64(rss["RssFile"])/1024, "file-MB")
-		_ = cmd.Process.Kill()
+		_ = json.NewDecoder(resp.Body).Decode(&status)
+		resp.Body.Close()
+		busy := 0
+		for _, f := range status.Functions {
+			busy += f.Instances + f.Starting
+		}
+		if busy == 0 && len(status.Functions) > 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
+	b.Fatal("the functions did not scale to zero within a minute")
 }
 
 // residentKB reads VmRSS, RssAnon and RssFile of a process from
