@@ -18,9 +18,15 @@ type resolver struct {
 	namespace string
 	runner    *runner.Runner
 	functions map[string]bool
+	touch     func() // notes a delivery (see rest); nil for none
 }
 
+// Resolve is called once per delivery attempt, to its subscriber or to a
+// dead letter sink.
 func (r *resolver) Resolve(d duckv1.Destination) (eventing.Subscriber, error) {
+	if r.touch != nil {
+		r.touch()
+	}
 	if d.Ref != nil {
 		return r.resolveRef(d)
 	}

@@ -76,7 +76,12 @@ type Config struct {
 	// Retention is how long Redis keeps a task after its last update;
 	// 0 means tasks.RetentionDefault.
 	Retention time.Duration
-	Logger    *slog.Logger
+	// ReleaseIdleMemory hands memory back to the operating system after
+	// start-up and whenever the process comes to rest (see rest.go): for
+	// a long-running process, not for one that hosts a Stack among
+	// other work, such as a benchmark.
+	ReleaseIdleMemory bool
+	Logger            *slog.Logger
 }
 
 // Stack is a running `ferry dev`.
@@ -92,6 +97,8 @@ type Stack struct {
 	ready     []func(context.Context) error
 	runner    *runner.Runner
 	server    *http.Server
+	rest      rest
+	runCtx    context.Context // ends at Close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	log       *slog.Logger
@@ -216,8 +223,9 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 		s.log.Warn("functions below their min scale", "err", err)
 	}
 
+	s.rest.atZero, s.rest.log = s.runner.AtZero, s.log
 	res := &resolver{namespace: cfg.Namespace, runner: s.runner,
-		functions: map[string]bool{}}
+		functions: map[string]bool{}, touch: s.rest.touch}
 	for _, f := range s.Functions {
 		res.functions[f.Name] = true
 	}
@@ -241,8 +249,15 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 		Logger:    s.log,
 		Functions: func() any { return s.runner.Status() },
 	})
-	s.serve(ln, api.Handler())
+	s.serve(ln, s.rest.handler(api.Handler()))
 	s.server.RegisterOnShutdown(api.EndWaits)
+	if cfg.ReleaseIdleMemory {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.rest.run(s.runCtx, restCheckInterval)
+		}()
+	}
 	return nil
 }
 
@@ -269,7 +284,7 @@ func (s *Stack) startBrokers(ctx context.Context, cfg Config, m *eventing.Manife
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.runCtx, s.cancel = runCtx, cancel
 	for _, spec := range specs {
 		var triggers []*eventingv1.Trigger
 		for _, t := range m.Triggers {

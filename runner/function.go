@@ -431,7 +431,6 @@ func (f *function) track(inst *instance) bool {
 		}
 		f.mu.Unlock()
 		f.transport.CloseIdleConnections()
-		f.r.releaseMemoryAtRest()
 
 		switch {
 		case crashed:

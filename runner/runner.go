@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ferryfn/ferry/funcyaml"
-	"github.com/ferryfn/ferry/internal/idlememory"
 )
 
 // Defaults of Params.
@@ -305,34 +304,17 @@ func (r *Runner) Status() []FunctionStatus {
 	return out
 }
 
-// releaseMemoryAtRest hands memory back to the operating system once no
-// function has a process, live or starting, and the runner is not closing:
-// the heap that the functions' traffic left free (the Go runtime keeps it
-// for reuse and returns it only slowly) and the pages of the ferry binary
-// that only start-up and that traffic touched (see internal/idlememory).
-// After eight concurrent events to each example function and their scale
-// to zero, ferry dev held 14 to 15 MB of anonymous memory, 9 to 12 MB with
-// the heap returned. It costs one full garbage collection (milliseconds at
-// that heap size) and minor page faults for the code the next event runs,
-// at most once per scale to zero of the last function.
-func (r *Runner) releaseMemoryAtRest() {
-	if r.ctx.Err() != nil {
-		return
-	}
+// AtZero reports whether no function has a process, live or starting.
+func (r *Runner) AtZero() bool {
 	for _, f := range r.order {
 		f.mu.Lock()
 		busy := len(f.live) > 0 || f.starting > 0
 		f.mu.Unlock()
 		if busy {
-			return
+			return false
 		}
 	}
-	released, err := idlememory.Release()
-	if err != nil {
-		r.log.Warn("releasing idle memory", "err", err)
-		return
-	}
-	r.log.Debug("released idle memory", "image_bytes", released.ImageBytes)
+	return true
 }
 
 // Close stops every instance (SIGTERM, then SIGKILL after StopGrace), cuts

@@ -17,7 +17,6 @@ import (
 
 	"github.com/ferryfn/ferry/devstack"
 	"github.com/ferryfn/ferry/eventing"
-	"github.com/ferryfn/ferry/internal/idlememory"
 )
 
 // shutdownGrace is how long `ferry dev` lets requests and deliveries in
@@ -52,7 +51,9 @@ func runStack(role devstack.Role, addr string, args []string,
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := devstack.Config{Role: role}
+	// A ferry process runs for long and rests often: it hands back the
+	// memory it holds but does not use at rest (devstack/rest.go).
+	cfg := devstack.Config{Role: role, ReleaseIdleMemory: true}
 	fs.StringVar(&cfg.Addr, "addr", addr, "HTTP listen address")
 	fs.StringVar(&cfg.DataDir, "data-dir", devstack.DataDirDefault,
 		"where events, tasks, builds and function logs are kept")
@@ -112,18 +113,6 @@ func runStack(role devstack.Role, addr string, args []string,
 		return 1
 	}
 	printSummary(stdout, name, stack)
-	// What start-up allocated and dropped (manifests decoded, sources
-	// hashed, the output of each build's go commands) goes back to the OS
-	// now, and so do the pages of the binary that only start-up touched
-	// (the init functions of the Kubernetes and Knative API packages, the
-	// manifests' decoding): 45-60 MB resident before, 9-15 MB after, as
-	// BenchmarkIdleMemory measures it.
-	if released, err := idlememory.Release(); err != nil {
-		log.Warn("releasing idle memory", "err", err)
-	} else {
-		log.Debug("released idle memory", "image_bytes", released.ImageBytes)
-	}
-
 	<-ctx.Done()
 	log.Info("shutting down", "grace", shutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

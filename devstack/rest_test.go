@@ -1,0 +1,82 @@
+package devstack
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// waitReleases waits until r has released n times, or fails the test.
+func waitReleases(t *testing.T, r *rest, n uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if r.releases.Load() >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%d releases, want %d", r.releases.Load(), n)
+}
+
+func TestRestReleasesAfterStartAndAfterEachSpellOfWork(t *testing.T) {
+	var busy atomic.Bool
+	r := &rest{atZero: func() bool { return !busy.Load() },
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const every = 50 * time.Millisecond
+	go r.run(ctx, every)
+
+	waitReleases(t, r, 1) // start-up
+	time.Sleep(5 * every)
+	if n := r.releases.Load(); n != 1 {
+		t.Fatalf("%d releases with no work since start-up, want 1", n)
+	}
+
+	srv := httptest.NewServer(r.handler(http.NotFoundHandler()))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitReleases(t, r, 2) // after the request, once at rest
+	time.Sleep(5 * every)
+	if n := r.releases.Load(); n != 2 {
+		t.Fatalf("%d releases after one request, want 2", n)
+	}
+
+	// A function process keeps the process from rest, however quiet.
+	busy.Store(true)
+	r.touch()
+	time.Sleep(5 * every)
+	if n := r.releases.Load(); n != 2 {
+		t.Fatalf("released while a function runs (%d releases)", n)
+	}
+	busy.Store(false)
+	waitReleases(t, r, 3)
+}
+
+func TestRestWaitsWhileWorkGoesOn(t *testing.T) {
+	r := &rest{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const every = 50 * time.Millisecond
+	go r.run(ctx, every)
+	waitReleases(t, r, 1)
+
+	// Work more often than the interval: never a whole interval at rest.
+	for end := time.Now().Add(10 * every); time.Now().Before(end); {
+		r.touch()
+		time.Sleep(every / 10)
+	}
+	if n := r.releases.Load(); n != 1 {
+		t.Fatalf("%d releases while work went on, want 1", n)
+	}
+	waitReleases(t, r, 2)
+}
