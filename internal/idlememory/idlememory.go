@@ -13,10 +13,11 @@
 // HTTP server, the garbage collector).
 //
 // Release is for moments when the process has just gone idle (after
-// start-up, when the last function scaled to zero), not for a hot path:
-// the code the next request runs comes back by minor page faults (about a
-// millisecond for the few MB a delivery touches, while the pages are still
-// in the page cache).
+// start-up, when it comes to rest), not for a hot path: the code the next
+// request runs comes back by page faults, minor ones while the pages are
+// still in the page cache (the first event after start-up, a function's
+// cold start included, showed no difference within the noise of 32-65 ms;
+// see docs/performance.md).
 package idlememory
 
 import "runtime/debug"
