@@ -182,3 +182,39 @@ func TestEditedFunctionIsRebuiltOnItsNextColdStart(t *testing.T) {
 		t.Errorf("build folders %q, want only the newest", builds)
 	}
 }
+
+func TestFailedBuildAtZeroStartsTheLastBuildThatCompiled(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	f := project(t, "breakable", staticHandle)
+	writeFiles(t, f.Dir, map[string]string{"handle.go": staticHandle})
+	r, logs := newRunner(t, Params{IdleTimeout: idle}, f)
+	if rep := mustSend(t, r, "breakable", "test.ping", "v1"); rep.ceType !=
+		"test.static.reply" {
+		t.Fatalf("first reply type %q", rep.ceType)
+	}
+	waitFor(t, 20*idle, "scaled to zero", func() bool {
+		return statusOf(t, r, "breakable").Instances == 0
+	})
+
+	broken := strings.Replace(staticHandle, "func ", "func (", 1)
+	err := os.WriteFile(filepath.Join(f.Dir, "handle.go"), []byte(broken),
+		0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := mustSend(t, r, "breakable", "test.ping", "v2"); rep.ceType !=
+		"test.static.reply" {
+		t.Errorf("reply from zero with sources that do not compile: %q, "+
+			"want the last good build's test.static.reply", rep.ceType)
+	}
+	st := statusOf(t, r, "breakable")
+	if st.Build != BuildFailed || st.BuildError == "" {
+		t.Errorf("status build %q error %q, want the failed build shown",
+			st.Build, st.BuildError)
+	}
+	warned := logs.records("starting the last build that compiled; " +
+		"the current sources fail to build")
+	if len(warned) == 0 {
+		t.Error("no warning that the last good build was started")
+	}
+}

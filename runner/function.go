@@ -68,6 +68,9 @@ type function struct {
 	failures   int   // failed starts and crashes in a row
 	retryAt    time.Time
 	build      buildResult
+	// lastGood is the newest build that compiled, which instances start
+	// from while a newer source fails to build.
+	lastGood buildResult
 }
 
 func newFunction(r *Runner, spec *funcyaml.Function, dir string) *function {
@@ -355,14 +358,22 @@ func (f *function) noteFailureLocked(now time.Time) {
 	f.retryAt = now.Add(min(wait, restartBackoffMax))
 }
 
-// startInstance makes one ready instance, not yet in service.
+// startInstance makes one ready instance, not yet in service. It starts
+// from the function's current sources, or, when they fail to build, from
+// the newest build that compiled (the status shows the failed build).
 func (f *function) startInstance() (*instance, error) {
 	b, err := f.r.buildFunction(f.r.ctx, f, false)
 	if err != nil && f.r.ctx.Err() != nil {
 		return nil, ErrClosed // the build was cut short by Close
 	}
 	if err != nil {
-		return nil, err
+		good := f.lastGoodBuild()
+		if good.binary == "" {
+			return nil, err
+		}
+		f.log.Warn("starting the last build that compiled; the current "+
+			"sources fail to build", "revision", good.hash, "err", err)
+		b = good
 	}
 	env, err := f.environment()
 	if err != nil {
@@ -550,7 +561,18 @@ func (f *function) buildDone(b buildResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.build = b
+	if b.state == BuildReady {
+		f.lastGood = b
+	}
 	return b.err
+}
+
+// lastGoodBuild returns the newest build that compiled; its binary is ""
+// when none has.
+func (f *function) lastGoodBuild() buildResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastGood
 }
 
 // warm starts the instances the function's min scale wants beyond those
