@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
 	"github.com/ferryfn/ferry/devstack"
+	"github.com/ferryfn/ferry/eventing"
 )
 
 const dataDir = "../../shared/data/"
@@ -377,5 +379,54 @@ func TestUnknownTaskIsProblem(t *testing.T) {
 		resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Errorf("got %d %s, want 404 application/problem+json",
 			resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestInvokeCallsAFunctionDirectly calls the csvstats function at its
+// URL under ferry dev, as one would call its Knative Service: the CSV in
+// a binary-mode CloudEvent, the statistics back in the answer, and no
+// task made.
+func TestInvokeCallsAFunctionDirectly(t *testing.T) {
+	s := startStack(t)
+	data := readData(t, "seattle-weather.csv")
+	rows, _ := weatherStats(t, data)
+
+	req, err := http.NewRequest(http.MethodPost,
+		s.URL()+"/v1/functions/csvstats/invoke/", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", "invoke-1")
+	req.Header.Set("Ce-Source", "/tests/invoke")
+	req.Header.Set("Ce-Type", "dev.ferry.csvstats")
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK ||
+		resp.Header.Get("Ce-Type") != "dev.ferry.csvstats.done" {
+		t.Fatalf("answer %d, Ce-Type %q: %.200s", resp.StatusCode,
+			resp.Header.Get("Ce-Type"), body)
+	}
+	var got struct{ Rows int }
+	if err := json.Unmarshal(body, &got); err != nil || got.Rows != rows {
+		t.Errorf("rows %d (%v), want %d", got.Rows, err, rows)
+	}
+
+	e := event.New()
+	e.SetSource("/tests/invoke")
+	e.SetID("invoke-1")
+	resp, err = http.Get(s.URL() + "/v1/tasks/" + eventing.NewTaskID(&e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("task of an invoked event: %d, want 404 (none made)",
+			resp.StatusCode)
 	}
 }

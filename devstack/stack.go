@@ -248,6 +248,7 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 		Ready:     s.checkReady,
 		Logger:    s.log,
 		Functions: func() any { return s.runner.Status() },
+		Invoke:    s.invoke,
 	})
 	s.serve(ln, s.rest.handler(api.Handler()))
 	s.server.RegisterOnShutdown(api.EndWaits)
@@ -259,6 +260,16 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 		}()
 	}
 	return nil
+}
+
+// invoke gives the transport that calls the function name directly
+// (ingress.InvokePath).
+func (s *Stack) invoke(name string) (http.RoundTripper, error) {
+	rt, err := s.runner.RoundTripper(name)
+	if errors.Is(err, runner.ErrUnknownFunction) {
+		return nil, fmt.Errorf("%w: %q", ingress.ErrNoSuchFunction, name)
+	}
+	return rt, err
 }
 
 // startBrokers starts one Broker per manifest (a "default" one when there

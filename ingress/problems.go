@@ -64,6 +64,15 @@ const (
 	// ProblemBrokerNotFound (404): POST /{namespace}/{broker} names no
 	// Broker this ingress serves.
 	ProblemBrokerNotFound ProblemType = ProblemTypeBase + "broker-not-found"
+	// ProblemFunctionNotFound (404): /v1/functions/{name}/invoke names no
+	// function this process runs.
+	ProblemFunctionNotFound ProblemType = ProblemTypeBase +
+		"function-not-found"
+	// ProblemFunctionUnavailable (502): the function called through
+	// /v1/functions/{name}/invoke gave no answer: its build failed, it
+	// never got ready, or it exited mid-request. The detail says which.
+	ProblemFunctionUnavailable ProblemType = ProblemTypeBase +
+		"function-unavailable"
 )
 
 // problemKinds gives each ProblemType its title and status.
@@ -92,6 +101,9 @@ var problemKinds = map[ProblemType]struct {
 		http.StatusServiceUnavailable},
 	ProblemMethodNotAllowed: {"Method not allowed",
 		http.StatusMethodNotAllowed},
+	ProblemFunctionNotFound: {"Function not found", http.StatusNotFound},
+	ProblemFunctionUnavailable: {"Function unavailable",
+		http.StatusBadGateway},
 }
 
 // ProblemContentType is the media type of problem documents (RFC 9457).

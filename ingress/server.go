@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -68,6 +69,11 @@ type Params struct {
 	// (under ferry dev, the runner's status of each function). nil makes
 	// that route answer 404 not-found.
 	Functions func() any
+	// Invoke, when set, serves any method on /v1/functions/{name}/invoke
+	// and below it (see InvokePath): it gives the transport to the named
+	// function, or an error wrapping ErrNoSuchFunction. nil makes those
+	// routes answer 404 function-not-found.
+	Invoke func(name string) (http.RoundTripper, error)
 }
 
 // Server is the ingress's HTTP API. It is safe for concurrent use.
@@ -84,6 +90,7 @@ type Server struct {
 	records      eventing.Observer
 	recordBroker string
 	functions    func() any
+	invoke       func(name string) (http.RoundTripper, error)
 
 	// endWaits is closed by EndWaits: long polls answer at once.
 	endWaits     chan struct{}
@@ -119,7 +126,14 @@ func New(p Params) *Server {
 		records:      p.Records,
 		recordBroker: p.RecordBroker,
 		functions:    p.Functions,
+		invoke:       p.Invoke,
 		endWaits:     make(chan struct{}),
+	}
+	if s.invoke == nil {
+		s.invoke = func(string) (http.RoundTripper, error) {
+			return nil, fmt.Errorf("%w: this process runs no functions "+
+				"(ferry dev does)", ErrNoSuchFunction)
+		}
 	}
 	if s.recordBroker == "" {
 		s.recordBroker = eventing.SinkBrokerDefault
@@ -176,6 +190,8 @@ func (s *Server) routes() *gin.Engine {
 		r.POST(RecordsPath, s.postRecord)
 	}
 	r.GET(FunctionsPath, s.getFunctions)
+	r.Any(InvokePath, s.invokeFunction)
+	r.Any(InvokePath+"/*path", s.invokeFunction)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	return r
