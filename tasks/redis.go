@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/sha1"
@@ -341,6 +342,49 @@ func (s *RedisStore) Routed(ctx context.Context, kind eventing.EventKind,
 	})
 }
 
+// PrepareRouted implements eventing.RoutedPreparer: it encodes e and
+// applies the report to the task as this process last wrote it (no task,
+// for a new accepted event), as Routed would, without I/O. The record
+// commits that, unless the guess changed meanwhile; then, or when there
+// was no guess to build on, it is a plain Routed.
+func (s *RedisStore) PrepareRouted(kind eventing.EventKind, e *event.Event,
+	triggers []string) func(context.Context) error {
+	now := s.now()
+	raw, err := e.MarshalJSON()
+	if err != nil {
+		return func(context.Context) error {
+			return fmt.Errorf("encode event %s: %w", e.ID(), err)
+		}
+	}
+	isNew := kind == eventing.KindAccepted
+	apply := func(t *Task, now time.Time) (change, error) {
+		return applyRouted(t, kind, e, triggers, raw, now)
+	}
+	id := eventing.TaskID(e)
+	d := &draft{}
+	d.read, d.guessed = s.cache.get(id)
+	if !d.guessed && !isNew {
+		d = nil // Routed reads the task first
+	} else {
+		d.t, d.c, d.raw, d.err = s.applyTo(id, e, d.read, now, apply)
+	}
+	return func(ctx context.Context) error {
+		return s.updateFrom(ctx, e, now, isNew, apply, d)
+	}
+}
+
+// draft is an update applied ahead of its commit (PrepareRouted): to read,
+// the task JSON it was based on (guessed: from the cache), it gives t, c
+// and raw, or err, as applyTo does.
+type draft struct {
+	read    []byte
+	guessed bool
+	t       *Task
+	c       change
+	raw     []byte
+	err     error
+}
+
 // Attempted implements eventing.Observer: it records the progress of one
 // delivery.
 func (s *RedisStore) Attempted(ctx context.Context, a eventing.Attempt) error {
@@ -394,12 +438,24 @@ return {1}
 func (s *RedisStore) update(ctx context.Context, e *event.Event,
 	now time.Time, isNew bool,
 	apply func(*Task, time.Time) (change, error)) error {
+	return s.updateFrom(ctx, e, now, isNew, apply, nil)
+}
+
+// updateFrom is update, with the first application of the report taken
+// from d when d is not nil and was based on the same guess as the update
+// now finds.
+func (s *RedisStore) updateFrom(ctx context.Context, e *event.Event,
+	now time.Time, isNew bool,
+	apply func(*Task, time.Time) (change, error), d *draft) error {
 	id := eventing.TaskID(e)
 	k := s.keys(id)
 	unlock := s.locks.lock(id)
 	defer unlock()
 
 	read, guessed := s.cache.get(id)
+	if d != nil && (d.guessed != guessed || !bytes.Equal(d.read, read)) {
+		d = nil // this process wrote the task since: apply again
+	}
 	if !guessed && !isNew {
 		var err error
 		if read, err = s.read(ctx, k); err != nil {
@@ -407,7 +463,17 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 		}
 	}
 	for try := 1; ; try++ {
-		t, c, raw, err := s.applyTo(id, e, read, now, apply)
+		var (
+			t   *Task
+			c   change
+			raw []byte
+			err error
+		)
+		if try == 1 && d != nil {
+			t, c, raw, err = d.t, d.c, d.raw, d.err
+		} else {
+			t, c, raw, err = s.applyTo(id, e, read, now, apply)
+		}
 		if err != nil {
 			return fmt.Errorf("update task %s: %w", id, err)
 		}
@@ -729,7 +795,7 @@ func (l clientLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
-var _ eventing.Observer = (*RedisStore)(nil)
+var _ eventing.RoutedPreparer = (*RedisStore)(nil)
 var _ Reader = (*RedisStore)(nil)
 
 // NamespacePrefix is the key prefix of the tasks of one namespace: each
