@@ -142,6 +142,19 @@ func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 	protectData(e)
 	routes := b.route(e)
 
+	recording := false
+	if rq, ok := b.queue.(RecordingQueue); ok && rq.RecordsTasks() {
+		recording = true
+	}
+	var record func(context.Context) error
+	if !recording {
+		// Only reads of e from here on: the report is prepared while
+		// the queue stores the event.
+		var settle func()
+		record, settle = b.prepareAccepted(e, routes)
+		defer settle()
+	}
+
 	first, err := b.queue.Put(ctx, e, routes)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("publish %s: %w: %v", e.ID(),
@@ -158,12 +171,12 @@ func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 		return Receipt{TaskID: TaskID(first), Duplicate: true}, nil
 	}
 
-	if rq, ok := b.queue.(RecordingQueue); ok && rq.RecordsTasks() {
+	if recording {
 		b.log.Debug("event accepted", "id", e.ID(), "type", e.Type(),
 			"triggers", routes)
 		return Receipt{TaskID: TaskID(e)}, nil
 	}
-	if err := b.observer.Routed(ctx, KindAccepted, e, routes); err != nil {
+	if err := record(ctx); err != nil {
 		// The event is stored and will be delivered, but its task is not
 		// recorded: no 202. The producer's retry is a duplicate, which
 		// reports the task again.
@@ -173,6 +186,39 @@ func (b *Broker) Publish(ctx context.Context, e *event.Event) (Receipt, error) {
 	b.log.Debug("event accepted", "id", e.ID(), "type", e.Type(),
 		"triggers", routes)
 	return Receipt{TaskID: TaskID(e)}, nil
+}
+
+// prepareAccepted returns record, the Observer's Routed report of e as a
+// new event, routed to routes. When the Observer is a RoutedPreparer the
+// report is prepared at once in a goroutine of its own, and record waits
+// for it; settle waits for it too, so that e is not read after Publish
+// returns. Otherwise record is a plain Routed report and settle does
+// nothing.
+func (b *Broker) prepareAccepted(e *event.Event, routes []string) (
+	record func(context.Context) error, settle func()) {
+	rp, ok := b.observer.(RoutedPreparer)
+	if !ok {
+		return func(ctx context.Context) error {
+			return b.observer.Routed(ctx, KindAccepted, e, routes)
+		}, func() {}
+	}
+	var (
+		prepared func(context.Context) error
+		panicked any // raised again where the report is due
+	)
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		defer func() { panicked = recover() }()
+		prepared = rp.PrepareRouted(KindAccepted, e, routes)
+	}()
+	return func(ctx context.Context) error {
+		<-ready
+		if panicked != nil {
+			panic(panicked)
+		}
+		return prepared(ctx)
+	}, func() { <-ready }
 }
 
 // route names the Triggers whose filter e passes.

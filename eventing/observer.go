@@ -28,6 +28,23 @@ type Observer interface {
 	Attempted(ctx context.Context, a Attempt) error
 }
 
+// RoutedPreparer is an Observer that can do the work of a Routed report
+// ahead of it: the Broker prepares the report of a new event while its
+// Queue stores the event, so that only the writing of the report is left
+// once the event is stored (at concurrency 1 the encoding of the task then
+// overlaps the broker's confirm instead of following it).
+//
+// PrepareRouted records nothing and does no I/O; it only reads e, which
+// must not change until the returned record has run or been dropped. The
+// record makes the report Routed(ctx, kind, e, triggers) would make, with
+// the same result and errors; a report prepared but never recorded leaves
+// no trace. The record may be called once.
+type RoutedPreparer interface {
+	Observer
+	PrepareRouted(kind EventKind, e *event.Event, triggers []string) (
+		record func(context.Context) error)
+}
+
 // EventKind says where an event in the Broker came from.
 type EventKind string
 
