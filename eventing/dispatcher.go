@@ -97,6 +97,13 @@ func readAnswer(resp *http.Response) Result {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	reply, err := decodeReply(resp)
+	if errors.Is(err, binding.ErrUnknownEncoding) {
+		// The answer of kn func's HTTP templates ("OK"), for one: say
+		// what came instead of the SDK's "unknown Message encoding".
+		err = fmt.Errorf("the answer is a %d-byte %q body without "+
+			"Ce-Specversion; a reply must be empty or a CloudEvent%s",
+			len(body), resp.Header.Get("Content-Type"), excerpt(body))
+	}
 	if err != nil {
 		r.Code = http.StatusBadGateway
 		r.Body = body
