@@ -335,8 +335,8 @@ func (s *RedisStore) Routed(ctx context.Context, kind eventing.EventKind,
 		return fmt.Errorf("encode event %s: %w", e.ID(), err)
 	}
 	isNew := kind == eventing.KindAccepted
-	return s.update(ctx, e, s.now(), isNew, func(t *Task, now time.Time) (
-		change, error) {
+	return s.update(ctx, e, s.now(), isNew, nil, func(t *Task,
+		now time.Time) (change, error) {
 		return applyRouted(t, kind, e, triggers, raw, now)
 	})
 }
@@ -352,10 +352,16 @@ func (s *RedisStore) Attempted(ctx context.Context, a eventing.Attempt) error {
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, a.Event, now, false, func(t *Task, now time.Time) (
-		change, error) {
-		return applyOutcome(t, a, reply, now)
-	})
+	var first firstTry
+	if a.Outcome == eventing.OutcomeDelivered {
+		first = func(ctx context.Context, k taskKeys) (tried, error) {
+			return s.applyDelivered(ctx, k, a, reply, now)
+		}
+	}
+	return s.update(ctx, a.Event, now, false, first,
+		func(t *Task, now time.Time) (change, error) {
+			return applyOutcome(t, a, reply, now)
+		})
 }
 
 // commitScript writes a task if it is still the one the caller based its
@@ -387,12 +393,14 @@ return {1}
 `)
 
 // update applies a report to the task of e (created from e if the store
-// has none) and saves it with compare-and-set. It bases the update on the
-// task as this process last wrote it, or on no task for a new accepted
-// event (isNew), and reads it only when it has no such guess; a stale
-// guess costs one more round, with the task as it is.
+// has none) and saves it with compare-and-set. When first is set, it
+// tries that first: a script that applies the report in Redis, in one
+// round trip, and that answers the task as it is when it cannot. Else it
+// bases the update on the task as this process last wrote it, or on no
+// task for a new accepted event (isNew), and reads it only when it has no
+// such guess; a stale guess costs one more round, with the task as it is.
 func (s *RedisStore) update(ctx context.Context, e *event.Event,
-	now time.Time, isNew bool,
+	now time.Time, isNew bool, first firstTry,
 	apply func(*Task, time.Time) (change, error)) error {
 	id := eventing.TaskID(e)
 	k := s.keys(id)
@@ -400,6 +408,22 @@ func (s *RedisStore) update(ctx context.Context, e *event.Event,
 	defer unlock()
 
 	read, guessed := s.cache.get(id)
+	if first != nil {
+		r, err := first(ctx, k)
+		if err != nil {
+			return fmt.Errorf("update task %s: %w", id, err)
+		}
+		if r.written {
+			// Redis wrote JSON this process has not seen.
+			s.cache.drop(id)
+			if r.finished {
+				s.finished.wake(id)
+			}
+			s.log.Debug("task updated in redis", "task", id, "id", e.ID())
+			return nil
+		}
+		read, guessed = r.current, true
+	}
 	if !guessed && !isNew {
 		var err error
 		if read, err = s.read(ctx, k); err != nil {
@@ -586,6 +610,16 @@ func (c *taskCache) get(id string) ([]byte, bool) {
 	}
 	c.order.MoveToFront(el)
 	return el.Value.(*cachedTask).raw, true
+}
+
+// drop forgets id's JSON, which this process no longer knows.
+func (c *taskCache) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byID[id]; ok {
+		c.order.Remove(el)
+		delete(c.byID, id)
+	}
 }
 
 func (c *taskCache) put(id string, raw []byte) {
