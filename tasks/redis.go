@@ -95,6 +95,9 @@ type RedisOptions struct {
 // whatever the number of processes, reports stay idempotent as the
 // Observer contract asks, and an update costs one round trip when this
 // process wrote the task last, two otherwise (more under contention).
+// The commonest report, a delivery that succeeded, is applied in Redis
+// instead, by a script of its own (see outcomeScript), in one round trip
+// whoever wrote the task last.
 //
 // Limitations: timestamps come from the clock of the process that made
 // the report, so clock skew between machines shows in a task's times; a
