@@ -3,11 +3,14 @@ package tasks
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ferryfn/ferry/eventing"
@@ -177,5 +180,77 @@ func TestOutcomeScriptWakesWaiters(t *testing.T) {
 	}
 	if task := redisTestGet(t, ingress, id); task.State != Succeeded {
 		t.Fatalf("task: %+v", task)
+	}
+}
+
+// commandLog records the names of the commands a client sends.
+type commandLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.mu.Lock()
+		l.names = append(l.names, cmd.Name())
+		l.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (l *commandLog) ProcessPipelineHook(
+	next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		l.mu.Lock()
+		for _, cmd := range cmds {
+			l.names = append(l.names, cmd.Name())
+		}
+		l.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (l *commandLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	names := l.names
+	l.names = nil
+	return names
+}
+
+// A dispatcher that did not write the task records a delivered outcome,
+// reply included, with one command: no read of the task first.
+func TestDeliveredOutcomeIsOneCommand(t *testing.T) {
+	ingress := redisTestStore(t, RedisOptions{})
+	dispatcher := redisTestStore(t, RedisOptions{Prefix: ingress.prefix})
+	var log commandLog
+	dispatcher.client.AddHook(&log)
+	ctx := context.Background()
+
+	for i, withReply := range []bool{false, true} {
+		in := redisTestAccepted(fmt.Sprint("one-", i), "dev.ferry.test",
+			"text/plain", []byte("hi"))
+		redisTestMust(t, ingress.Routed(ctx, eventing.KindAccepted, in,
+			[]string{"t"}))
+		a := eventing.Attempt{Event: in, Trigger: "t", Number: 1,
+			Outcome: eventing.OutcomeDelivered, Code: 200}
+		if withReply {
+			a.Reply = redisTestReply(in, fmt.Sprint("one-", i, "-r"),
+				"dev.ferry.done", "application/json", []byte(`{"ok":1}`))
+		}
+		log.take()
+		redisTestMust(t, dispatcher.Attempted(ctx, a))
+		// The first run loads the script: EVALSHA, then EVAL.
+		if got := log.take(); len(got) == 0 || got[0] != "evalsha" ||
+			(i > 0 && len(got) != 1) {
+			t.Errorf("reply %v: commands %q, want [evalsha]", withReply, got)
+		}
+		task := redisTestGet(t, ingress, eventing.TaskID(in))
+		if task.State != Succeeded || task.Attempts != 1 ||
+			(withReply && task.ResultEventID != a.Reply.ID()) {
+			t.Errorf("reply %v: task %+v", withReply, task)
+		}
 	}
 }

@@ -1,13 +1,18 @@
 package rabbitmq
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+
+	"github.com/ferryfn/ferry/eventing"
 )
 
 // fakeChannel records what is acked and nacked, as a channel would get it.
@@ -185,4 +190,51 @@ func TestFlushSendsHeldAcks(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSent(t, ch, "flush", "ack 3")
+}
+
+// On RabbitMQ: messages finished out of order are acked (the oldest's
+// multiple ack taken by the channel), and one still out, waiting for its
+// retry, is not: it returns to the queue at Close.
+func TestAcksOnRabbitMQLeaveOnlyUnfinishedMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		retried bool // the oldest waits for a retry instead of finishing
+		want    int
+	}{
+		{name: "all finished", want: 0},
+		{name: "oldest retrying", retried: true, want: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := openQueue(t, Params{Triggers: []*eventingv1.Trigger{
+				trig("wide", nil, 4)}})
+			for i := range 4 {
+				put(t, q, newEvent(fmt.Sprint("a", i), "dev.ferry.test"))
+			}
+			consume(t, q)
+			ds := claimN(t, q, 4)
+			slices.SortFunc(ds, func(a, b eventing.Delivery) int {
+				return strings.Compare(a.Event.ID(), b.Event.ID())
+			})
+			ctx := context.Background()
+			for _, i := range []int{2, 1, 3} {
+				if err := q.Done(ctx, ds[i], nil, nil); err != nil {
+					t.Fatalf("done %s: %v", ds[i].Event.ID(), err)
+				}
+			}
+			if tc.retried {
+				err := q.Retry(ctx, ds[0], time.Now().Add(time.Hour))
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else if err := q.Done(ctx, ds[0], nil, nil); err != nil {
+				t.Fatalf("done %s: %v", ds[0].Event.ID(), err)
+			}
+			queue := queueOf(t, q, "wide")
+			q.Close()
+			if n := ready(t, queue); n != tc.want {
+				t.Errorf("queue holds %d messages after Close, want %d", n,
+					tc.want)
+			}
+		})
+	}
 }
