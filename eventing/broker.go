@@ -246,8 +246,35 @@ func (b *Broker) Run(ctx context.Context) error {
 
 	slots := make(chan struct{}, b.parallelism)
 	freed := make(chan struct{}, 1)
+	// Deliveries go to idle workers, and a worker is started only when
+	// none is idle: a goroutine per delivery would grow a new stack (the
+	// HTTP client and the task store's calls are deep) every time.
+	work := make(chan Delivery)
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer close(stop)
+	worker := func(d Delivery) {
+		defer wg.Done()
+		idle := time.NewTimer(workerIdleMax)
+		defer idle.Stop()
+		for {
+			b.deliverSafely(dctx, d)
+			<-slots
+			select {
+			case freed <- struct{}{}:
+			default:
+			}
+			idle.Reset(workerIdleMax)
+			select {
+			case d = <-work:
+			case <-idle.C:
+				return
+			case <-stop:
+				return
+			}
+		}
+	}
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -255,16 +282,12 @@ func (b *Broker) Run(ctx context.Context) error {
 		ds, next := b.queue.Claim(time.Now(), b.parallelism-len(slots))
 		for _, d := range ds {
 			slots <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				b.deliverSafely(dctx, d)
-				<-slots
-				select {
-				case freed <- struct{}{}:
-				default:
-				}
-			}()
+			select {
+			case work <- d:
+			default:
+				wg.Add(1)
+				go worker(d)
+			}
 		}
 
 		// With every slot taken nothing can be claimed, due or not:
@@ -283,6 +306,10 @@ func (b *Broker) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// workerIdleMax is how long a delivery worker of Run waits for the next
+// delivery before it ends.
+const workerIdleMax = 10 * time.Second
 
 // Abort cuts short the deliveries in flight after Run's context ended.
 func (b *Broker) Abort() {
@@ -506,6 +533,11 @@ func (b *Broker) delivered(ctx context.Context, t *Trigger, d Delivery,
 
 func (b *Broker) logDelivered(t *Trigger, d Delivery, a Attempt,
 	reply *event.Event) {
+	// Checked first: at warn, the level bench and busy dispatchers run
+	// at, the arguments would still be boxed for every delivery.
+	if !b.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 	b.log.Info("delivered", "trigger", t.Name(), "id", d.Event.ID(),
 		"type", d.Event.Type(), "attempt", a.Number, "status", a.Code,
 		"reply", replyType(reply))

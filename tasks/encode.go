@@ -39,10 +39,10 @@ const (
 // appendTask appends t's JSON as the stores keep it (a stored: the Task
 // and its failure) to dst. json.Unmarshal reads it into the same stored as
 // it reads json.Marshal(stored{...}): the same fields, omitted when empty
-// as their tags say, times in RFC 3339 with nanoseconds. Two things differ
-// in the bytes only: <, > and & are not escaped, and Event.Data is written
-// as it is, which is right because newEvent and decodeTask only ever set it
-// to valid JSON.
+// as their tags say, times in RFC 3339 with nanoseconds. Three things
+// differ in the bytes only: <, > and & are not escaped, Event.Data is
+// written as it is, which is right because newEvent and decodeTask only
+// ever set it to valid JSON, and the deliveries and events come last.
 //
 // It fails, as json.Marshal does, on a time whose year is outside 0-9999
 // or whose zone offset is 24 hours or more, and on an attribute that
@@ -64,12 +64,15 @@ func appendTask(dst []byte, t *Task) ([]byte, error) {
 	w.time("createdAt", t.CreatedAt)
 	w.time("updatedAt", t.UpdatedAt)
 	w.timeOmitNil("finishedAt", t.FinishedAt)
+	w.stringOmitEmpty("resultEventId", t.ResultEventID)
+	w.stringOmitEmpty("failure", t.failure)
+	// The deliveries, then the events, last: outcomeScript splits the
+	// JSON there, so that Redis rewrites what comes before (no event data)
+	// and appends to the events without parsing them.
 	w.key("deliveries")
 	w.deliveries(t.Deliveries)
 	w.key("events")
 	w.events(t.Events)
-	w.stringOmitEmpty("resultEventId", t.ResultEventID)
-	w.stringOmitEmpty("failure", t.failure)
 	w.close('}')
 
 	if w.err != nil {
@@ -194,20 +197,36 @@ func (w *jsonWriter) events(es []Event) {
 	}
 	w.open('[')
 	for i := range es {
-		e := &es[i]
-		w.open('{')
-		w.string("kind", e.Kind)
-		w.key("attributes")
-		w.attributes(e.Attributes)
-		if len(e.Data) > 0 {
-			w.key("data")
-			w.buf = append(w.buf, e.Data...)
-		}
-		w.int("dataSize", e.DataSize)
-		w.time("recordedAt", e.RecordedAt)
-		w.close('}')
+		w.event(&es[i])
 	}
 	w.close(']')
+}
+
+func (w *jsonWriter) event(e *Event) {
+	w.open('{')
+	w.string("kind", e.Kind)
+	w.key("attributes")
+	w.attributes(e.Attributes)
+	if len(e.Data) > 0 {
+		w.key("data")
+		w.buf = append(w.buf, e.Data...)
+	}
+	w.int("dataSize", e.DataSize)
+	w.time("recordedAt", e.RecordedAt)
+	w.close('}')
+}
+
+// encodeEvent is e's JSON as appendTask writes it among a task's events.
+func encodeEvent(e *Event) ([]byte, error) {
+	// The bracket keeps event from writing a comma before it.
+	w := jsonWriter{buf: append(make([]byte, 0, 1+eventSizeHint+
+		len(e.Data)), '[')}
+	w.event(e)
+	if w.err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.Attributes["id"],
+			w.err)
+	}
+	return w.buf[1:], nil
 }
 
 // attributesSorted is how many attribute names attributes sorts without

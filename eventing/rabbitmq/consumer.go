@@ -79,6 +79,7 @@ func (q *Queue) consumersLost() {
 	dropped := len(q.held)
 	for _, l := range q.lanes {
 		l.msgs, l.busy = nil, 0
+		l.acks.reset(q.session)
 	}
 	clear(q.held)
 	if dropped > 0 {
@@ -107,9 +108,10 @@ func (q *Queue) receive(conn *amqp.Connection, l *lane, session uint64,
 		_ = conn.Close()
 	}()
 	for d := range deliveries {
+		l.acks.received(session, d.Acknowledger, d.DeliveryTag)
 		e, err := eventOf(d.Headers, d.ContentType, d.Body)
 		if err != nil {
-			q.buryRaw(l, d, err)
+			q.buryRaw(l, session, d, err)
 			continue
 		}
 		q.mu.Lock()
@@ -129,7 +131,8 @@ func (q *Queue) receive(conn *amqp.Connection, l *lane, session uint64,
 
 // buryRaw moves a message that is not a CloudEvent to the dead queue, as
 // it came. If that fails it is requeued after ReleaseDelay, never dropped.
-func (q *Queue) buryRaw(l *lane, d amqp.Delivery, cause error) {
+func (q *Queue) buryRaw(l *lane, session uint64, d amqp.Delivery,
+	cause error) {
 	if err := q.enter(); err != nil {
 		return // closing: the message returns to its queue
 	}
@@ -141,12 +144,16 @@ func (q *Queue) buryRaw(l *lane, d amqp.Delivery, cause error) {
 	}, l.trigger, cause.Error(), 0)
 	err := q.pub.publish(context.Background(), "", q.top.dead, msg)
 	if err == nil {
-		err = d.Ack(false)
+		err = l.acks.settle(session, d, func() error { return d.Ack(false) })
 	}
 	if err != nil {
 		q.log.Error("bury unreadable message", "trigger", l.trigger,
 			"message", d.MessageId, "err", err)
-		time.AfterFunc(ReleaseDelay, func() { _ = d.Nack(false, true) })
+		time.AfterFunc(ReleaseDelay, func() {
+			_ = l.acks.settle(session, d, func() error {
+				return d.Nack(false, true)
+			})
+		})
 		return
 	}
 	q.log.Warn("unreadable message buried", "trigger", l.trigger,

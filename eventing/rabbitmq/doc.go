@@ -62,7 +62,10 @@
 //     the reply (confirmed) before the ack, Bury publishes to the dead
 //     queue (confirmed, and refused if the queue is missing) before the
 //     ack. When either fails the message stays unacked and is offered again
-//     1 s later; nothing is acked and dropped.
+//     1 s later; nothing is acked and dropped. A finished message whose
+//     older ones are still out is acked up to 3 ms later, with them in one
+//     frame when they finish by then (multiple), else on its own; a
+//     multiple ack never covers a message that is not finished.
 //   - Retry keeps the message unacked in this process and offers it again
 //     at its due time; attempts live in memory only.
 //   - Messages not acked when a dispatcher dies or loses its connection go

@@ -21,6 +21,9 @@ type lane struct {
 
 	msgs []*message
 	busy int // messages claimed and not yet ended or retried
+
+	// acks sends the acks of the lane's channel; it has its own lock.
+	acks acks
 }
 
 // message is one unacked delivery from RabbitMQ and where its delivery to

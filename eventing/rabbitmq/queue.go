@@ -75,10 +75,16 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 		if err != nil {
 			return nil, err
 		}
-		q.lanes = append(q.lanes, &lane{
+		l := &lane{
 			trigger: tr.Name, queue: top.bindings[i].queue,
 			parallelism: n, prefetch: max(p.Prefetch, n),
-		})
+		}
+		l.acks.onError = func(err error) {
+			// RabbitMQ delivers those messages again.
+			q.log.Warn("ack finished messages", "trigger", tr.Name,
+				"err", err)
+		}
+		q.lanes = append(q.lanes, l)
 	}
 
 	q.send = newLink(p.URL, p.ConnectionName+" publish", q.log,
@@ -404,6 +410,14 @@ func (q *Queue) Close() error {
 		q.log.Warn("closing with publishes still unconfirmed")
 	}
 	if consume != nil {
+		// Acks held back (see acks) go before the channels do: else
+		// RabbitMQ would deliver those messages again.
+		for _, l := range q.lanes {
+			if err := l.acks.flush(); err != nil {
+				q.log.Warn("ack finished messages at close",
+					"trigger", l.trigger, "err", err)
+			}
+		}
 		consume.close()
 	}
 	q.send.close()
@@ -441,10 +455,11 @@ func (q *Queue) lookup(id uint64) (*message, error) {
 	return m, nil
 }
 
-// ack acks m and forgets it. A failed ack means the channel is gone, and
-// RabbitMQ will deliver the message again.
+// ack acks m, now or together with others (see acks), and forgets it. A
+// failed ack means the channel is gone, and RabbitMQ will deliver the
+// message again.
 func (q *Queue) ack(m *message) error {
-	err := m.raw.Ack(false)
+	err := m.lane.acks.ack(m.session, m.raw)
 	q.forget(m)
 	if err != nil {
 		return fmt.Errorf("ack delivery %d: %w: %v", m.id, ErrDeliveryGone,
