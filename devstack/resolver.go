@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/ferryfn/ferry/eventing"
@@ -56,18 +57,18 @@ const idleConnsPerHost = 1000
 
 func (r *resolver) resolveRef(d duckv1.Destination) (eventing.Subscriber, error) {
 	ref := d.Ref
+	ns := ref.Namespace
+	if ns == "" {
+		ns = r.namespace
+	}
 	if ref.Kind != "Service" || !r.functions[ref.Name] {
 		return eventing.Subscriber{}, fmt.Errorf("%s %s/%s: no such function "+
 			"under ferry dev (a ref must name a function's Service)",
-			ref.Kind, ref.Namespace, ref.Name)
+			ref.Kind, ns, ref.Name)
 	}
 	rt, err := r.runner.RoundTripper(ref.Name)
 	if err != nil {
 		return eventing.Subscriber{}, err
-	}
-	ns := ref.Namespace
-	if ns == "" {
-		ns = r.namespace
 	}
 	u := &url.URL{Scheme: "http", Host: ref.Name + "." + ns + ".svc.cluster.local",
 		Path: "/"}
@@ -75,4 +76,21 @@ func (r *resolver) resolveRef(d duckv1.Destination) (eventing.Subscriber, error)
 		u.Path = d.URI.Path
 	}
 	return eventing.Subscriber{URL: u, Transport: rt}, nil
+}
+
+// unresolved lists, one line each, the Triggers whose subscriber names a
+// Service that is no function of this process: every delivery to them
+// fails (and is retried, then dead-lettered) until ferry dev runs that
+// function.
+func (r *resolver) unresolved(triggers []*eventingv1.Trigger) []string {
+	var out []string
+	for _, t := range triggers {
+		ref := t.Spec.Subscriber.Ref
+		if ref == nil || (ref.Kind == "Service" && r.functions[ref.Name]) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("Trigger %s: subscriber %s %s is no "+
+			"function under ferry dev", t.Name, ref.Kind, ref.Name))
+	}
+	return out
 }

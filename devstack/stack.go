@@ -229,6 +229,11 @@ func (s *Stack) start(ctx context.Context, cfg Config, m *eventing.Manifests,
 	for _, f := range s.Functions {
 		res.functions[f.Name] = true
 	}
+	if cfg.Role.dispatches() {
+		for _, line := range res.unresolved(m.Triggers) {
+			s.log.Warn("deliveries will fail: " + line)
+		}
+	}
 	if err := s.startBrokers(ctx, cfg, m, res, store); err != nil {
 		return err
 	}

@@ -31,6 +31,12 @@ func checkFunctions(r *Report, dir string, objs objects) error {
 	for _, f := range fns {
 		r.Checked["func.yaml"]++
 		file := filepath.Join(f.Dir, funcyaml.FileName)
+		for _, w := range f.Warnings {
+			// Unknown fields: kn func ignores them too, and a misspelt
+			// one (deploy.optoins) silently drops what it meant to set.
+			r.add(Finding{Severity: Warning, File: file,
+				Object: "func.yaml " + f.Name, Message: w})
+		}
 		for i, t := range eventing.FunctionTriggers(f, "") {
 			d := manifest.Document{File: file, Index: i + 1, APIVersion: "eventing.knative.dev/v1",
 				Kind: "Trigger", Name: t.Name}

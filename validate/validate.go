@@ -108,13 +108,18 @@ func Project(configDir, functionsDir string) (*Report, error) {
 // checkRootFunction reads the func.yaml in dir, the one that describes the
 // ingress, if there is one.
 func checkRootFunction(r *Report, dir string) {
-	_, err := funcyaml.Load(dir)
+	f, err := funcyaml.Load(dir)
+	file := filepath.Join(dir, funcyaml.FileName)
 	switch {
 	case errors.Is(err, funcyaml.ErrNoFunction):
 	case err != nil:
-		r.add(Finding{Severity: Error, File: filepath.Join(dir, funcyaml.FileName),
-			Object: "func.yaml", Message: err.Error()})
+		r.add(Finding{Severity: Error, File: file, Object: "func.yaml",
+			Message: err.Error()})
 	default:
 		r.Checked["func.yaml"]++
+		for _, w := range f.Warnings {
+			r.add(Finding{Severity: Warning, File: file,
+				Object: "func.yaml " + f.Name, Message: w})
+		}
 	}
 }

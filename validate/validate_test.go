@@ -176,3 +176,27 @@ func TestFunctionSubscriptionNeedsDeclaredBroker(t *testing.T) {
 	}
 	t.Errorf("no error for the subscription's undeclared Broker: %v", r.Findings)
 }
+
+func TestFuncYAMLUnknownFieldIsWarning(t *testing.T) {
+	config, fns := project(t, brokerYAML)
+	dir := filepath.Join(fns, "echo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "specVersion: 0.36.0\nname: echo\nruntime: go\ninvoke: cloudevent\n" +
+		"deploy:\n  optoins:\n    scale: {max: 3}\n"
+	if err := os.WriteFile(filepath.Join(dir, "func.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Project(config, fns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Findings {
+		if f.Severity == Warning && strings.Contains(f.Message, "deploy.optoins") &&
+			strings.HasSuffix(f.File, filepath.Join("echo", "func.yaml")) {
+			return
+		}
+	}
+	t.Errorf("no warning naming the misspelt field: %v", r.Findings)
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,8 +61,19 @@ func waitTask(ctx context.Context, addr, id string) (*taskView, error) {
 	}
 }
 
+// noResultLine tells that a task succeeded without a result: its
+// function answered with no reply event (GET .../result answers 204).
+const noResultLine = "result: none (the function answered with no reply event)"
+
+// errNoResult is get's error for a 204 answer.
+var errNoResult = errors.New("no content")
+
 func printResult(ctx context.Context, addr, id string, w io.Writer) error {
 	body, ct, err := get(ctx, strings.TrimRight(addr, "/")+"/v1/tasks/"+id+"/result")
+	if errors.Is(err, errNoResult) {
+		fmt.Fprintln(w, noResultLine)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -76,6 +88,10 @@ func printResult(ctx context.Context, addr, id string, w io.Writer) error {
 
 func saveResult(ctx context.Context, addr, id, path string, w io.Writer) error {
 	body, ct, err := get(ctx, strings.TrimRight(addr, "/")+"/v1/tasks/"+id+"/result")
+	if errors.Is(err, errNoResult) {
+		fmt.Fprintf(w, "%s; %s not written\n", noResultLine, path)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -87,7 +103,7 @@ func saveResult(ctx context.Context, addr, id, path string, w io.Writer) error {
 }
 
 // get fetches url and returns its body and content type; a non-2xx answer
-// is an error carrying the problem's detail.
+// is an error carrying the problem's detail, and 204 is errNoResult.
 func get(ctx context.Context, url string) ([]byte, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -101,6 +117,9 @@ func get(ctx context.Context, url string) ([]byte, string, error) {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, "", err
+	}
+	if resp.StatusCode == http.StatusNoContent {
+		return nil, "", errNoResult
 	}
 	if resp.StatusCode/100 != 2 {
 		var p struct {
