@@ -19,7 +19,7 @@ const restCheckInterval = 10 * time.Second
 // rest hands idle memory back to the operating system when the process is
 // at rest: right after start-up, and again after each spell of work once
 // it is over (see internal/idlememory; on `ferry dev` with the example
-// functions, 45-60 MB resident before, about 12-33 MB after). Work is an
+// functions, 45-60 MB resident before, about 12-24 MB after). Work is an
 // HTTP request of the ingress, a delivery (each attempt resolves its
 // subscriber) or a function process of the runner.
 type rest struct {
