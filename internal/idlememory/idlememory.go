@@ -8,7 +8,7 @@
 // manifests touch about 40-50 MB of the binary's code and read-only data
 // once; the kernel keeps those pages mapped in the process (its RSS) until
 // memory runs short. Measured on `ferry dev` with the example functions at
-// zero: 45-60 MB resident before Release, 9-15 MB after, of which 5-7 MB
+// zero: 45-60 MB resident before Release, 12-24 MB after, of which 5-17 MB
 // are pages of the binary that the idle process touches again (timers, the
 // HTTP server, the garbage collector).
 //
