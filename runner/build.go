@@ -111,6 +111,29 @@ func complete(dir string) bool {
 	return err == nil
 }
 
+// builtBefore returns the newest complete build of the function name that
+// an earlier run left in the build folder (a successful build removes the
+// older ones, a failed one keeps them), so that a function whose sources
+// fail to build at start still starts from the last build that compiled.
+func (r *Runner) builtBefore(name string) buildResult {
+	var (
+		best  buildResult
+		newer time.Time
+	)
+	entries, _ := os.ReadDir(filepath.Join(r.buildDir, name))
+	for _, e := range entries {
+		dir := filepath.Join(r.buildDir, name, e.Name())
+		info, err := os.Stat(filepath.Join(dir, completeMarker))
+		if err != nil || !complete(dir) || !info.ModTime().After(newer) {
+			continue
+		}
+		newer = info.ModTime()
+		best = buildResult{state: BuildReady, hash: e.Name(),
+			binary: filepath.Join(dir, binaryName)}
+	}
+	return best
+}
+
 // compile generates the build module for src in a temporary folder beside
 // dir, runs `go mod tidy` and `go build` in it, and renames it to dir once
 // the binary and the completion marker are written. Older builds of the

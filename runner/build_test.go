@@ -218,3 +218,30 @@ func TestFailedBuildAtZeroStartsTheLastBuildThatCompiled(t *testing.T) {
 		t.Error("no warning that the last good build was started")
 	}
 }
+
+func TestBrokenSourcesAtStartRunTheBuildAnEarlierRunLeft(t *testing.T) {
+	f := project(t, "restarted", staticHandle)
+	writeFiles(t, f.Dir, map[string]string{"handle.go": staticHandle})
+	buildDir := t.TempDir()
+	first, _ := newRunner(t, Params{BuildDir: buildDir}, f)
+	if err := first.Build(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	broken := strings.Replace(staticHandle, "func ", "func (", 1)
+	writeFiles(t, f.Dir, map[string]string{"handle.go": broken})
+	r, _ := newRunner(t, Params{BuildDir: buildDir}, f)
+	if err := r.Build(context.Background()); err == nil {
+		t.Fatal("Build of sources that do not compile succeeded")
+	}
+	if rep := mustSend(t, r, "restarted", "test.ping", "r1"); rep.ceType !=
+		"test.static.reply" {
+		t.Errorf("reply %q, want the earlier run's build to answer",
+			rep.ceType)
+	}
+}

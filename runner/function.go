@@ -100,6 +100,7 @@ func newFunction(r *Runner, spec *funcyaml.Function, dir string) *function {
 		f.startTimeout = t.Duration()
 	}
 	f.window = newScaleWindow(r.idleTimeout, f.policy.max)
+	f.lastGood = r.builtBefore(spec.Name)
 	return f
 }
 
