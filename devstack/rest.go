@@ -20,10 +20,12 @@ const restCheckInterval = 10 * time.Second
 // at rest: right after start-up, and again after each spell of work once
 // it is over (see internal/idlememory; on `ferry dev` with the example
 // functions, 45-60 MB resident before, about 12-24 MB after). Work is an
-// HTTP request of the ingress, a delivery (each attempt resolves its
-// subscriber) or a function process of the runner.
+// HTTP request of the ingress (from its start to its end), a delivery
+// (each attempt resolves its subscriber) or a function process of the
+// runner.
 type rest struct {
 	activity atomic.Uint64
+	inFlight atomic.Int64 // HTTP requests being served
 	releases atomic.Uint64
 	atZero   func() bool // no function process; nil when there is none
 	log      *slog.Logger
@@ -32,11 +34,17 @@ type rest struct {
 // touch notes work.
 func (r *rest) touch() { r.activity.Add(1) }
 
-// handler notes each request to h, at its start and at its end.
+// handler notes each request to h, at its start and at its end, and
+// counts it in flight meanwhile: a slow upload or a long poll keeps the
+// process from rest however long it lasts.
 func (r *rest) handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.touch()
-		defer r.touch()
+		r.inFlight.Add(1)
+		defer func() {
+			r.inFlight.Add(-1)
+			r.touch()
+		}()
 		h.ServeHTTP(w, req)
 	})
 }
@@ -59,7 +67,8 @@ func (r *rest) run(ctx context.Context, every time.Duration) {
 			seen, worked = now, true
 			continue
 		}
-		if worked && (r.atZero == nil || r.atZero()) {
+		if worked && r.inFlight.Load() == 0 &&
+			(r.atZero == nil || r.atZero()) {
 			r.release()
 			worked = false
 		}

@@ -80,3 +80,35 @@ func TestRestWaitsWhileWorkGoesOn(t *testing.T) {
 	}
 	waitReleases(t, r, 2)
 }
+
+func TestRestWaitsForARequestInFlight(t *testing.T) {
+	r := &rest{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const every = 50 * time.Millisecond
+	go r.run(ctx, every)
+	waitReleases(t, r, 1)
+
+	release := make(chan struct{})
+	srv := httptest.NewServer(r.handler(http.HandlerFunc(
+		func(w http.ResponseWriter, req *http.Request) { <-release })))
+	defer srv.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.Get(srv.URL); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for r.inFlight.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	before := r.releases.Load()
+	time.Sleep(6 * every)
+	if n := r.releases.Load(); n != before {
+		t.Fatalf("%d releases while a request was in flight", n-before)
+	}
+	close(release)
+	<-done
+	waitReleases(t, r, 2)
+}

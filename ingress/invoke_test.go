@@ -106,3 +106,58 @@ func TestInvokeWithoutFunctionsIs404(t *testing.T) {
 	wantProblem(t, resp, body, http.StatusNotFound,
 		ingress.ProblemFunctionNotFound, "runs no function")
 }
+
+func TestInvokeKeepsEscapesMethodsAndLocations(t *testing.T) {
+	h := invokeHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen", r.Method+" "+r.URL.EscapedPath())
+		w.Header().Set("Location", "/elsewhere?x=1")
+		w.WriteHeader(http.StatusOK)
+	})
+
+	resp, body := h.do(t, "PROPFIND", "/v1/functions/echo/invoke/p/q%2Fr/s%3Ft",
+		nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PROPFIND: %d %s", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-Seen"); got != "PROPFIND /p/q%2Fr/s%3Ft" {
+		t.Errorf("the function saw %q, want the method and escaped path kept", got)
+	}
+	if got := resp.Header.Get("Location"); got !=
+		"/v1/functions/echo/invoke/elsewhere?x=1" {
+		t.Errorf("Location %q, want it under the invoke path", got)
+	}
+}
+
+// replayCheck is a transport that reads a request's body, then the body
+// GetBody gives, as the runner does to send a request again.
+type replayCheck struct{ got chan string }
+
+func (r replayCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+	first, _ := io.ReadAll(req.Body)
+	again := "no GetBody"
+	if req.GetBody != nil {
+		b, _ := req.GetBody()
+		data, _ := io.ReadAll(b)
+		again = string(data)
+	}
+	r.got <- string(first) + "|" + again
+	return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody,
+		Header: http.Header{}, Request: req}, nil
+}
+
+func TestInvokeBodyCanBeSentAgain(t *testing.T) {
+	got := make(chan string, 1)
+	h := newHarness(t, func(p *ingress.Params) {
+		p.Invoke = func(string) (http.RoundTripper, error) {
+			return replayCheck{got}, nil
+		}
+	})
+	resp, body := h.do(t, http.MethodPost, "/v1/functions/echo/invoke",
+		nil, strings.NewReader("payload"))
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("answer %d %s", resp.StatusCode, body)
+	}
+	if g := <-got; g != "payload|payload" {
+		t.Errorf("body then body again: %q, want payload|payload", g)
+	}
+}

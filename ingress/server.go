@@ -225,6 +225,12 @@ func (s *Server) noRoute(c *gin.Context) {
 // routes matches the path (DELETE /v1/events listed GET), so it is made
 // again from the routes.
 func (s *Server) noMethod(c *gin.Context) {
+	if _, _, ok := invokeTarget(c.Request.URL.EscapedPath()); ok {
+		// A method gin has no route for (PROPFIND, a custom one) goes
+		// to the function as any other.
+		s.invokeFunction(c)
+		return
+	}
 	allow := strings.Join(s.allowedMethods(c.Request.URL.Path), ", ")
 	c.Writer.Header().Set("Allow", allow)
 	writeProblem(c, newProblem(ProblemMethodNotAllowed,
