@@ -23,16 +23,25 @@ func waitReleases(t *testing.T, r *rest, n uint64) {
 	t.Fatalf("%d releases, want %d", r.releases.Load(), n)
 }
 
-func TestRestReleasesAfterStartAndAfterEachSpellOfWork(t *testing.T) {
-	var busy atomic.Bool
-	r := &rest{atZero: func() bool { return !busy.Load() },
+// every is the rest check interval of the tests.
+const every = 50 * time.Millisecond
+
+// startRest runs a rest watch until the test ends and waits for its
+// release after start-up.
+func startRest(t *testing.T, atZero func() bool) *rest {
+	t.Helper()
+	r := &rest{atZero: atZero,
 		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	const every = 50 * time.Millisecond
+	t.Cleanup(cancel)
 	go r.run(ctx, every)
+	waitReleases(t, r, 1)
+	return r
+}
 
-	waitReleases(t, r, 1) // start-up
+func TestRestReleasesAfterStartAndAfterEachSpellOfWork(t *testing.T) {
+	var busy atomic.Bool
+	r := startRest(t, func() bool { return !busy.Load() })
 	time.Sleep(5 * every)
 	if n := r.releases.Load(); n != 1 {
 		t.Fatalf("%d releases with no work since start-up, want 1", n)
@@ -63,12 +72,7 @@ func TestRestReleasesAfterStartAndAfterEachSpellOfWork(t *testing.T) {
 }
 
 func TestRestWaitsWhileWorkGoesOn(t *testing.T) {
-	r := &rest{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	const every = 50 * time.Millisecond
-	go r.run(ctx, every)
-	waitReleases(t, r, 1)
+	r := startRest(t, nil)
 
 	// Work more often than the interval: never a whole interval at rest.
 	for end := time.Now().Add(10 * every); time.Now().Before(end); {
@@ -82,12 +86,7 @@ func TestRestWaitsWhileWorkGoesOn(t *testing.T) {
 }
 
 func TestRestWaitsForARequestInFlight(t *testing.T) {
-	r := &rest{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	const every = 50 * time.Millisecond
-	go r.run(ctx, every)
-	waitReleases(t, r, 1)
+	r := startRest(t, nil)
 
 	release := make(chan struct{})
 	srv := httptest.NewServer(r.handler(http.HandlerFunc(

@@ -154,17 +154,8 @@ metadata: {name: g}
 }
 
 func TestFunctionSubscriptionNeedsDeclaredBroker(t *testing.T) {
-	config, fns := project(t, brokerYAML)
-	dir := filepath.Join(fns, "echo")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	yaml := "specVersion: 0.36.0\nname: echo\nruntime: go\ninvoke: cloudevent\n" +
-		"deploy:\n  subscriptions:\n  - source: missing\n    filters: {type: x}\n"
-	if err := os.WriteFile(filepath.Join(dir, "func.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Project(config, fns)
+	r, err := projectWithEcho(t, "deploy:\n  subscriptions:\n"+
+		"  - source: missing\n    filters: {type: x}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,17 +169,7 @@ func TestFunctionSubscriptionNeedsDeclaredBroker(t *testing.T) {
 }
 
 func TestFuncYAMLUnknownFieldIsWarning(t *testing.T) {
-	config, fns := project(t, brokerYAML)
-	dir := filepath.Join(fns, "echo")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	yaml := "specVersion: 0.36.0\nname: echo\nruntime: go\ninvoke: cloudevent\n" +
-		"deploy:\n  optoins:\n    scale: {max: 3}\n"
-	if err := os.WriteFile(filepath.Join(dir, "func.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Project(config, fns)
+	r, err := projectWithEcho(t, "deploy:\n  optoins:\n    scale: {max: 3}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,4 +180,22 @@ func TestFuncYAMLUnknownFieldIsWarning(t *testing.T) {
 		}
 	}
 	t.Errorf("no warning naming the misspelt field: %v", r.Findings)
+}
+
+// projectWithEcho validates a project with the Broker of brokerYAML and
+// one function, echo, whose func.yaml ends with deploy.
+func projectWithEcho(t *testing.T, deploy string) (*Report, error) {
+	t.Helper()
+	config, fns := project(t, brokerYAML)
+	dir := filepath.Join(fns, "echo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "specVersion: 0.36.0\nname: echo\nruntime: go\n" +
+		"invoke: cloudevent\n" + deploy
+	err := os.WriteFile(filepath.Join(dir, "func.yaml"), []byte(yaml), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Project(config, fns)
 }
