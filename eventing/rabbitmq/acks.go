@@ -58,11 +58,29 @@ func (a *acks) reset(session uint64) {
 
 // received adds the tag of a message of session just received on ch.
 // Messages must be added in the order they came.
+//
+// A message of another channel than the open tags' (a reconnect whose
+// set-up failed half way does not renew the session) starts afresh: the
+// held acks go to their own channel now (if it is gone, RabbitMQ delivers
+// their messages again), and the old channel's other tags are acked, or
+// settled, on that channel alone, one by one. Delivery tags count per
+// channel: an old tag acked on the new channel would settle another
+// message there, one never delivered.
 func (a *acks) received(session uint64, ch amqp.Acknowledger, tag uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if session != a.session {
 		return // of a lost connection; it will fail to ack anyway
+	}
+	if a.ch != nil && a.ch != ch {
+		if err := a.sendHeld(); err != nil && a.onError != nil {
+			a.onError(err)
+		}
+		a.open, a.held = nil, 0
+		if a.timer != nil {
+			a.timer.Stop()
+			a.timer = nil
+		}
 	}
 	a.ch = ch
 	a.open = append(a.open, openTag{tag: tag})
@@ -75,7 +93,7 @@ func (a *acks) received(session uint64, ch amqp.Acknowledger, tag uint64) {
 func (a *acks) ack(session uint64, d amqp.Delivery) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	i, ok := a.index(session, d.DeliveryTag)
+	i, ok := a.index(session, d)
 	if !ok {
 		// Of a lost connection, or not added: acked as it came.
 		return d.Ack(false)
@@ -97,7 +115,7 @@ func (a *acks) ack(session uint64, d amqp.Delivery) error {
 func (a *acks) settle(session uint64, d amqp.Delivery, fn func() error) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	i, ok := a.index(session, d.DeliveryTag)
+	i, ok := a.index(session, d)
 	if !ok {
 		return fn()
 	}
@@ -127,11 +145,13 @@ func (a *acks) flushHeld() {
 	}
 }
 
-// index finds tag among the open tags of session.
-func (a *acks) index(session, tag uint64) (int, bool) {
-	if session != a.session || a.ch == nil {
+// index finds d's tag among the open tags of session, if d came on the
+// channel they are of.
+func (a *acks) index(session uint64, d amqp.Delivery) (int, bool) {
+	if session != a.session || a.ch == nil || d.Acknowledger != a.ch {
 		return 0, false
 	}
+	tag := d.DeliveryTag
 	return slices.BinarySearchFunc(a.open, tag, func(o openTag, t uint64) int {
 		switch {
 		case o.tag < t:

@@ -238,3 +238,36 @@ func TestAcksOnRabbitMQLeaveOnlyUnfinishedMessages(t *testing.T) {
 		})
 	}
 }
+
+// A new channel of the same session (a reconnect whose set-up failed half
+// way, so the session was not renewed): each tag is acked on the channel
+// it came from, never on the new one, where the same number names another
+// message.
+func TestAcksGoToTheChannelTheMessageCameFrom(t *testing.T) {
+	a, old, ds := newTestAcks(3)
+	if err := a.ack(0, ds[1]); err != nil { // tag 2 held behind tag 1
+		t.Fatal(err)
+	}
+	wantSent(t, old, "tag 2 finished behind tag 1")
+
+	fresh := &fakeChannel{}
+	a.received(0, fresh, 1)
+	a.received(0, fresh, 2)
+	wantSent(t, old, "a new channel's first message: the old one's held ack flushed",
+		"ack 2")
+
+	if err := a.ack(0, ds[0]); err != nil { // the old tag 1
+		t.Fatal(err)
+	}
+	wantSent(t, old, "the old channel's tag 1", "ack 1")
+	wantSent(t, fresh, "nothing on the new channel for the old tag")
+
+	if err := a.ack(0, amqp.Delivery{Acknowledger: fresh, DeliveryTag: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ack(0, amqp.Delivery{Acknowledger: fresh, DeliveryTag: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wantSent(t, fresh, "the new channel's tags, oldest first", "ack ..2")
+	wantSent(t, old, "nothing more on the old channel")
+}

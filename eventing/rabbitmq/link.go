@@ -28,7 +28,8 @@ const (
 // link is one AMQP connection that redials itself with a backoff, from
 // start until close. setup runs on every new connection (declaring the
 // topology, opening channels) before the link counts as up; lost runs once
-// each connection is gone, before the next dial.
+// each connection is gone (also one whose setup failed part way, which
+// may have started consumers), before the next dial.
 type link struct {
 	url   string
 	name  string
@@ -176,6 +177,9 @@ func (l *link) connect() (*amqp.Connection, error) {
 	}
 	if err := l.setup(conn); err != nil {
 		_ = conn.Close()
+		// setup may have started consumers before it failed: what they
+		// hold belongs to a connection that is gone.
+		l.lost()
 		return nil, err
 	}
 	return conn, nil
