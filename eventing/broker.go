@@ -646,9 +646,16 @@ func deadLetterEvent(d Delivery, dest string) *event.Event {
 }
 
 // commit logs a Queue error. The delivery then stays claimed until the next
-// start, when it is made again: nothing is lost, it is only late.
+// start, when it is made again: nothing is lost, it is only late. A
+// delivery whose connection went (ErrDeliveryReturned) is logged at warn:
+// that is what a broker outage or a network cut is expected to do.
 func (b *Broker) commit(ctx context.Context, d Delivery, err error) {
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case err == nil || ctx.Err() != nil:
+	case errors.Is(err, ErrDeliveryReturned):
+		b.log.Warn("delivery returned to its queue; it comes again",
+			"trigger", d.Trigger, "id", d.Event.ID(), "err", err)
+	default:
 		b.log.Error("queue update failed", "trigger", d.Trigger,
 			"id", d.Event.ID(), "err", err)
 	}

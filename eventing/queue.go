@@ -3,12 +3,18 @@ package eventing
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"mime"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 )
+
+// ErrDeliveryReturned is wrapped by a Queue's error for a delivery it no
+// longer holds because the connection it came on is gone: the backend
+// (RabbitMQ) delivers it again, so nothing is lost; it is only late.
+var ErrDeliveryReturned = errors.New("delivery returned to its queue")
 
 // Queue is the durable store behind a Broker: its events and their pending
 // deliveries. Every method that changes it returns only once the change is

@@ -1,6 +1,11 @@
 package rabbitmq
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ferryfn/ferry/eventing"
+)
 
 // Conditions that callers and tests act on. Every error of Put means the
 // event was not accepted: the Broker answers them with
@@ -22,7 +27,8 @@ var (
 	ErrUnroutable = errors.New("message unroutable")
 	// ErrDeliveryGone: the delivery is no longer held by this Queue: the
 	// channel it came on closed, and RabbitMQ delivers it again.
-	ErrDeliveryGone = errors.New("delivery no longer held")
+	ErrDeliveryGone = fmt.Errorf("delivery no longer held: %w",
+		eventing.ErrDeliveryReturned)
 	// ErrClosed: the Queue was closed.
 	ErrClosed = errors.New("queue closed")
 	// ErrNoExchange: Params.Exchange names no exchange on the server.
