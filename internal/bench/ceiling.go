@@ -103,7 +103,7 @@ func (b *bencher) rawPublish(ctx context.Context, c int) (Throughput, error) {
 		return Throughput{}, err
 	}
 	defer p.Close()
-	return drive(ctx, c, b.o.Warmup, b.o.Duration, p.publish)
+	return drive(ctx, c, b.o.Warmup, b.o.Duration, b.cpu, p.publish)
 }
 
 // rawParallelism is the Trigger parallelism of the raw ceiling's queue:
@@ -136,6 +136,9 @@ type Drain struct {
 	Repeats  int
 	// Span is from the first event out to the last.
 	Span time.Duration
+	// CPU is what the processes used during Span; zero when not every
+	// event came out.
+	CPU CPU
 }
 
 // Rate is events per second from the first to the last: Distinct-1
@@ -190,15 +193,17 @@ func (b *bencher) rawConsume(ctx context.Context) (Drain, error) {
 	if err != nil {
 		return Drain{}, fmt.Errorf("raw consumer: %w", err)
 	}
-	return consumeAll(ctx, deliveries, n, b.o.DrainTimeout)
+	return consumeAll(ctx, deliveries, n, b.o.DrainTimeout, b.cpu)
 }
 
-// consumeAll acks deliveries until n came or timeout passed.
+// consumeAll acks deliveries until n came or timeout passed; meter (nil for
+// none) reads the CPU time at the first and the last.
 func consumeAll(ctx context.Context, deliveries <-chan amqp.Delivery, n int,
-	timeout time.Duration) (Drain, error) {
+	timeout time.Duration, meter *cpuMeter) (Drain, error) {
 	d := Drain{Events: n}
 	seen := make(map[string]bool, n)
 	var first, last time.Time
+	var cpuFirst CPU
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for d.Distinct < n {
@@ -210,7 +215,7 @@ func consumeAll(ctx context.Context, deliveries <-chan amqp.Delivery, n int,
 			}
 			last = time.Now()
 			if first.IsZero() {
-				first = last
+				first, cpuFirst = last, meter.read()
 			}
 			if seen[m.MessageId] {
 				d.Repeats++
@@ -228,6 +233,6 @@ func consumeAll(ctx context.Context, deliveries <-chan amqp.Delivery, n int,
 			return d, ctx.Err()
 		}
 	}
-	d.Span = last.Sub(first)
+	d.Span, d.CPU = last.Sub(first), meter.read().Sub(cpuFirst)
 	return d, nil
 }

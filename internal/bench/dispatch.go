@@ -26,7 +26,7 @@ func (b *bencher) dispatch(ctx context.Context, p int) (Drain, error) {
 	defer b.dropTopology(s)
 	defer b.dropTasks(s, int64(n))
 
-	sub := newSubscriber(s, n, false)
+	sub := newSubscriber(s, n, false, b.cpu)
 	defer sub.Close()
 	cfg, err := writeConfig(b.tempDir(s), sub.URL(), p)
 	if err != nil {
@@ -41,13 +41,7 @@ func (b *bencher) dispatch(ctx context.Context, p int) (Drain, error) {
 	if err != nil {
 		return Drain{}, err
 	}
-	timer := time.NewTimer(b.o.DrainTimeout)
-	select {
-	case <-sub.all:
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	timer.Stop()
+	waitDrained(ctx, sub, b.o.DrainTimeout)
 	// The last deliveries are acked a moment after the subscriber saw
 	// them; closing before would have RabbitMQ deliver them again.
 	pause(ctx, settle)
@@ -57,9 +51,7 @@ func (b *bencher) dispatch(ctx context.Context, p int) (Drain, error) {
 	if err := ctx.Err(); err != nil {
 		return Drain{}, err
 	}
-	d := Drain{Events: n}
-	d.Distinct, d.Repeats, d.Span = sub.drained()
-	return d, nil
+	return sub.drained(n), nil
 }
 
 // prepublish publishes events 1 to n of s through Ferry's Broker, with

@@ -14,6 +14,12 @@
 //     at concurrency 1, 16 and 64; and consume-and-ack of four times
 //     Options.Events such messages from a quorum queue with prefetch 100,
 //     one ack per message;
+//   - the floors, HTTP in front of RabbitMQ with none of Ferry: a bare
+//     net/http handler that publishes the raw message and waits for its
+//     confirm, under the ingress's HTTP load; and a raw consumer whose
+//     workers POST each message to the trivial subscriber and ack it, at
+//     each dispatch parallelism. No HTTP ingress or dispatcher goes faster
+//     on the machine, so their ratios to the raw ceiling bound Ferry's;
 //   - Ferry's ingress accepting binary CloudEvents over keep-alive HTTP,
 //     in a devstack.RoleIngress stack on RabbitMQ and Redis, at the same
 //     concurrencies: events/s, p50 and p99;
@@ -30,6 +36,11 @@
 // Each measurement uses a namespace of its own (ferry-bench-<hex>-<phase>)
 // and deletes its exchange, queues and Redis keys afterwards; the stacks'
 // Redis keys also expire after ten minutes should the clean-up not run.
+//
+// For every throughput and drain point the report also gives the CPU time
+// per event of this process, of RabbitMQ and of Redis (from /proc, when
+// the servers run on this machine), which shows where each point's time
+// goes.
 //
 // Throughput counts the operations that complete within a window of
 // Options.Duration after a warm-up of Options.Warmup; latencies are those

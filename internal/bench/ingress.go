@@ -60,7 +60,7 @@ func (b *bencher) ingress(ctx context.Context, be backend, c int) (
 		phase, role = "embedded-"+phase, devstack.RoleAll
 	}
 	s := newScratch(b.run, phase)
-	sub := newSubscriber(s, 0, false)
+	sub := newSubscriber(s, 0, false, nil)
 	defer sub.Close()
 	cfg, err := writeConfig(b.tempDir(s), sub.URL(), 0)
 	if err != nil {
@@ -72,7 +72,7 @@ func (b *bencher) ingress(ctx context.Context, be backend, c int) (
 	}
 
 	client := newClient(c)
-	t, err := drive(ctx, c, b.o.Warmup, b.o.Duration,
+	t, err := drive(ctx, c, b.o.Warmup, b.o.Duration, b.cpu,
 		func(ctx context.Context, seq int64) error {
 			return post(ctx, client, st.URL(), s, seq)
 		})

@@ -23,6 +23,8 @@ type Throughput struct {
 	// Issued is every operation started, warm-up included, also when
 	// the load failed: what a clean-up must remove.
 	Issued int64
+	// CPU is what the processes used during the window.
+	CPU CPU
 }
 
 // Rate is operations per second.
@@ -42,9 +44,10 @@ const (
 
 // drive runs c workers, each calling f in a loop, for warmup and then a
 // window of d. It counts the calls that end within the window, whenever
-// they began, and returns at the first error.
-func drive(ctx context.Context, c int, warmup, d time.Duration, f op) (
-	Throughput, error) {
+// they began, and returns at the first error. meter (nil for none) reads
+// the CPU time at the window's start and end.
+func drive(ctx context.Context, c int, warmup, d time.Duration,
+	meter *cpuMeter, f op) (Throughput, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -82,17 +85,19 @@ func drive(ctx context.Context, c int, warmup, d time.Duration, f op) (
 		wg.Wait()
 		return Throughput{Issued: seq.Load()}, loadError(ctx, first)
 	}
+	cpu0 := meter.read()
 	phase.Store(loadMeasuring)
 	began := time.Now()
 	ok := pause(ctx, d)
 	phase.Store(loadDone)
 	elapsed := time.Since(began)
+	cpu := meter.read().Sub(cpu0)
 	wg.Wait()
 	if !ok || first != nil {
 		return Throughput{Issued: seq.Load()}, loadError(ctx, first)
 	}
 
-	t := Throughput{Elapsed: elapsed, Issued: seq.Load()}
+	t := Throughput{Elapsed: elapsed, Issued: seq.Load(), CPU: cpu}
 	for _, l := range lats {
 		t.Latency = append(t.Latency, l...)
 	}

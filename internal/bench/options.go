@@ -32,6 +32,7 @@ const (
 // a subset.
 const (
 	PhaseCeiling   = "ceiling"
+	PhaseFloor     = "floor"
 	PhaseIngress   = "ingress"
 	PhaseDispatch  = "dispatch"
 	PhaseRoundTrip = "roundtrip"
@@ -39,8 +40,8 @@ const (
 )
 
 // Phases lists every phase in order.
-var Phases = []string{PhaseCeiling, PhaseIngress, PhaseDispatch,
-	PhaseRoundTrip, PhaseEmbedded}
+var Phases = []string{PhaseCeiling, PhaseFloor, PhaseIngress,
+	PhaseDispatch, PhaseRoundTrip, PhaseEmbedded}
 
 // Concurrencies are the publisher and HTTP client counts of the ceiling
 // and ingress points; Parallelisms the Trigger parallelism of the

@@ -38,6 +38,7 @@ type Report struct {
 	Events, Runs     int
 
 	Ceiling  Ceiling
+	Floor    Floor
 	Ingress  map[int]Throughput
 	Dispatch map[int]Drain
 	// RoundTrip is nil when not measured.
@@ -56,15 +57,29 @@ func newReport(o Options) *Report {
 		Duration: o.Duration, Warmup: o.Warmup,
 		Events: o.Events, Runs: o.Runs,
 		Ceiling:         Ceiling{Publish: map[int]Throughput{}},
+		Floor: Floor{Ingress: map[int]Throughput{},
+			Dispatch: map[int]Drain{}},
 		Ingress:         map[int]Throughput{},
 		Dispatch:        map[int]Drain{},
 		EmbeddedIngress: map[int]Throughput{},
 	}
 }
 
-// row is one line of the table; empty cells print as "–".
+// Floor is what HTTP in front of RabbitMQ reaches with none of Ferry in
+// it (see floor.go), keyed as Report.Ingress and Report.Dispatch.
+type Floor struct {
+	Ingress  map[int]Throughput
+	Dispatch map[int]Drain
+}
+
+// row is one line of the table; empty cells print as "–". The CPU time
+// of the processes over span, when measured, goes to the CPU table.
 type row struct {
 	id, what, setting, rate, p50, p99, ratio, target string
+
+	cpu    CPU
+	events int
+	span   time.Duration
 }
 
 // Markdown renders the report: the machine and the settings in a few
@@ -96,6 +111,8 @@ func (r *Report) Markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 	}
+	r.writeBounds(&b)
+	writeCPU(&b, r.rows())
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\nFAILED: %s\n", e)
 	}
@@ -114,6 +131,31 @@ func (r *Report) rows() []row {
 	if d := r.Ceiling.Consume; d.Events > 0 {
 		rows = append(rows, drainRow("a", "RabbitMQ raw: consume + ack "+
 			"(prefetch 100, 1 consumer)", "", d))
+	}
+	for _, c := range Concurrencies {
+		t, ok := r.Floor.Ingress[c]
+		if !ok {
+			continue
+		}
+		rw := throughputRow("f", "Floor, no Ferry: HTTP → bare net/http "+
+			"handler → raw publish + confirm → 202", fmt.Sprintf("c=%d", c), t)
+		if raw, ok := r.Ceiling.Publish[c]; ok && raw.Rate() > 0 {
+			rw.ratio = fmt.Sprintf("%.2f of raw publish c=%d",
+				t.Rate()/raw.Rate(), c)
+		}
+		rows = append(rows, rw)
+	}
+	for _, p := range Parallelisms {
+		d, ok := r.Floor.Dispatch[p]
+		if !ok {
+			continue
+		}
+		rw := drainRow("f", "Floor, no Ferry: raw consume → HTTP POST to "+
+			"the trivial subscriber → ack", fmt.Sprintf("p=%d", p), d)
+		if raw := r.Ceiling.Consume; raw.Rate() > 0 {
+			rw.ratio = fmt.Sprintf("%.2f of raw consume", d.Rate()/raw.Rate())
+		}
+		rows = append(rows, rw)
 	}
 	for _, c := range Concurrencies {
 		t, ok := r.Ingress[c]
@@ -175,7 +217,8 @@ func (r *Report) rows() []row {
 func throughputRow(id, what, setting string, t Throughput) row {
 	return row{id: id, what: what, setting: setting,
 		rate: formatRate(t.Rate()), p50: formatDuration(t.Latency.P50()),
-		p99: formatDuration(t.Latency.P99())}
+		p99: formatDuration(t.Latency.P99()),
+		cpu: t.CPU, events: t.Count, span: t.Elapsed}
 }
 
 func drainRow(id, what, setting string, d Drain) row {
@@ -186,7 +229,8 @@ func drainRow(id, what, setting string, d Drain) row {
 	if !d.Complete() {
 		setting += fmt.Sprintf(" (only %s came out)", formatCount(d.Distinct))
 	}
-	return row{id: id, what: what, setting: setting, rate: formatRate(d.Rate())}
+	return row{id: id, what: what, setting: setting, rate: formatRate(d.Rate()),
+		cpu: d.CPU, events: d.Distinct - 1, span: d.Span}
 }
 
 func roundTripRow(id, what string, rt RoundTrip) row {

@@ -120,7 +120,7 @@ func TestMarkdownMissesDispatchTargetWhenDrainIsIncomplete(t *testing.T) {
 
 func TestDriveCountsTheWindowAndStopsAtTheFirstError(t *testing.T) {
 	ctx := context.Background()
-	tp, err := drive(ctx, 4, 20*time.Millisecond, 100*time.Millisecond,
+	tp, err := drive(ctx, 4, 20*time.Millisecond, 100*time.Millisecond, nil,
 		func(ctx context.Context, seq int64) error {
 			time.Sleep(time.Millisecond)
 			return nil
@@ -136,7 +136,7 @@ func TestDriveCountsTheWindowAndStopsAtTheFirstError(t *testing.T) {
 
 	boom := errors.New("boom")
 	var calls atomic.Int64
-	tp, err = drive(ctx, 4, 0, time.Minute,
+	tp, err = drive(ctx, 4, 0, time.Minute, nil,
 		func(ctx context.Context, seq int64) error {
 			if calls.Add(1) == 10 {
 				return boom

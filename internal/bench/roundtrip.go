@@ -43,7 +43,7 @@ func (b *bencher) roundTrip(ctx context.Context, be backend) (RoundTrip,
 	}
 	s := newScratch(b.run, phase)
 	total := roundTripWarmups + b.o.Runs
-	sub := newSubscriber(s, total, true)
+	sub := newSubscriber(s, total, true, nil)
 	defer sub.Close()
 	cfg, err := writeConfig(b.tempDir(s), sub.URL(), 0)
 	if err != nil {

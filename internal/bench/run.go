@@ -15,6 +15,8 @@ type bencher struct {
 	run    string
 	tmp    string
 	report *Report
+	// cpu reads the CPU time of this process and the local servers.
+	cpu *cpuMeter
 }
 
 // Run measures every phase of o (all of them by default) and returns the
@@ -34,7 +36,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	r := newReport(o)
 	r.Run = runID()
-	b := &bencher{o: o, run: r.Run, tmp: tmp, report: r}
+	b := &bencher{o: o, run: r.Run, tmp: tmp, report: r,
+		cpu: newCPUMeter(o)}
 	if err := checkServices(ctx, o); err != nil {
 		return nil, err
 	}
@@ -46,6 +49,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		measure func(context.Context)
 	}{
 		{PhaseCeiling, b.measureCeiling},
+		{PhaseFloor, b.measureFloor},
 		{PhaseIngress, b.measureIngress},
 		{PhaseDispatch, b.measureDispatch},
 		{PhaseRoundTrip, b.measureRoundTrip},
@@ -77,6 +81,26 @@ func (b *bencher) measureCeiling(ctx context.Context) {
 		r.Ceiling.Consume = d
 		return drainLine(d), err
 	})
+}
+
+func (b *bencher) measureFloor(ctx context.Context) {
+	r := b.report
+	for _, c := range Concurrencies {
+		name := fmt.Sprintf("floor ingress c=%d", c)
+		b.point(ctx, name, func(ctx context.Context) (string, error) {
+			t, err := b.floorIngress(ctx, c)
+			r.Floor.Ingress[c] = t
+			return throughputLine(t), err
+		})
+	}
+	for _, p := range Parallelisms {
+		name := fmt.Sprintf("floor dispatch p=%d", p)
+		b.point(ctx, name, func(ctx context.Context) (string, error) {
+			d, err := b.floorDispatch(ctx, p)
+			r.Floor.Dispatch[p] = d
+			return drainLine(d), err
+		})
+	}
 }
 
 func (b *bencher) measureIngress(ctx context.Context) {

@@ -128,10 +128,38 @@ func TestRunMeasuresEveryPointAndCleansUp(t *testing.T) {
 				rt, o.Runs)
 		}
 	}
+	for _, c := range Concurrencies {
+		if r.Floor.Ingress[c].Count == 0 {
+			t.Errorf("floor ingress c=%d counted nothing", c)
+		}
+	}
+	for _, p := range Parallelisms {
+		if d := r.Floor.Dispatch[p]; !d.Complete() || d.Rate() <= 0 {
+			t.Errorf("floor dispatch p=%d: %+v", p, d)
+		}
+	}
+	// RabbitMQ and Redis run on this machine in CI: every process's CPU
+	// time is known, and 300 ms of posts at c=64 used some of this
+	// process's (a short drain may take less than one 10 ms tick).
+	if cpu := r.Ingress[64].CPU; !cpu.Known() || cpu.Self <= 0 {
+		t.Errorf("ingress c=64: CPU time not measured: %+v", cpu)
+	}
+	if cpu := r.Dispatch[100].CPU; !cpu.Known() {
+		t.Errorf("dispatch p=100: CPU time not measured: %+v", cpu)
+	}
 	md := r.Markdown()
-	if n := strings.Count(md, "\n| "); n != 18 {
-		t.Errorf("table has %d rows, want 18 (header and 17 points):\n%s",
+	table, cpuTable, ok := strings.Cut(md, "CPU time per event")
+	if !ok {
+		t.Fatalf("no CPU table:\n%s", md)
+	}
+	if n := strings.Count(table, "\n| "); n != 24 {
+		t.Errorf("table has %d rows, want 24 (header and 23 points):\n%s",
 			n, md)
+	}
+	// Every throughput and drain point, not the two round trips.
+	if n := strings.Count(cpuTable, "\n| "); n != 20 {
+		t.Errorf("CPU table has %d rows, want 20 (header and 19 points):"+
+			"\n%s", n, md)
 	}
 
 	prefix := "ferry-bench-" + r.Run + "-"

@@ -17,11 +17,12 @@ var replyBody = []byte(`{"ok":true}`)
 // deliver to: an HTTP handler on 127.0.0.1 that answers 200 at once, with
 // no body, or (reply set) with a tiny binary-mode CloudEvent. It counts
 // the distinct events among 1 to want that it got, and when the first and
-// the last of them came.
+// the last of them came, with the CPU time read at those two moments.
 type subscriber struct {
 	srv    *httptest.Server
 	source string
 	reply  bool
+	meter  *cpuMeter
 
 	mu       sync.Mutex
 	seen     map[int64]bool
@@ -30,13 +31,18 @@ type subscriber struct {
 	repeats  int
 	first    time.Time
 	last     time.Time
+	cpuFirst CPU
+	cpuAll   CPU
 	all      chan struct{} // closed once want distinct events came
 }
 
-// newSubscriber starts a subscriber for the events of s.
-func newSubscriber(s scratch, want int, reply bool) *subscriber {
+// newSubscriber starts a subscriber for the events of s; meter (nil for
+// none) reads the CPU time at the first and the last event.
+func newSubscriber(s scratch, want int, reply bool,
+	meter *cpuMeter) *subscriber {
 	sub := &subscriber{source: s.source + "/reply", reply: reply,
-		seen: map[int64]bool{}, want: want, all: make(chan struct{})}
+		meter: meter, seen: map[int64]bool{}, want: want,
+		all: make(chan struct{})}
 	sub.srv = httptest.NewServer(http.HandlerFunc(sub.serve))
 	return sub
 }
@@ -75,19 +81,27 @@ func (sub *subscriber) note(id string) {
 	sub.distinct++
 	if sub.distinct == 1 {
 		sub.first = now
+		sub.cpuFirst = sub.meter.read()
 	}
 	sub.last = now
 	if sub.distinct == sub.want {
+		sub.cpuAll = sub.meter.read()
 		close(sub.all)
 	}
 }
 
-// drained is what the subscriber got: distinct events, repeated
-// deliveries, and the time from the first distinct event to the last.
-func (sub *subscriber) drained() (distinct, repeats int, span time.Duration) {
+// drained is what the subscriber got of events pre-published events:
+// distinct events, repeated deliveries, the time from the first distinct
+// event to the last, and the CPU time in between when every event came.
+func (sub *subscriber) drained(events int) Drain {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	return sub.distinct, sub.repeats, sub.last.Sub(sub.first)
+	d := Drain{Events: events, Distinct: sub.distinct, Repeats: sub.repeats,
+		Span: sub.last.Sub(sub.first)}
+	if sub.distinct == sub.want {
+		d.CPU = sub.cpuAll.Sub(sub.cpuFirst)
+	}
+	return d
 }
 
 // URL is where the subscriber listens.

@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"bytes"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// CPU is processor time (user and system) that the processes of a
+// measurement used. Self is this process: the load generator, the Ferry
+// stack under test and the trivial subscriber alike. RabbitMQ and Redis are
+// their servers' processes when they run on this machine; a Have flag is
+// false when the server was not found here, and its time is then unknown.
+type CPU struct {
+	Self, RabbitMQ, Redis   time.Duration
+	HaveRabbitMQ, HaveRedis bool
+}
+
+// Sub is the time used between an earlier reading o and c.
+func (c CPU) Sub(o CPU) CPU {
+	return CPU{Self: c.Self - o.Self, RabbitMQ: c.RabbitMQ - o.RabbitMQ,
+		Redis: c.Redis - o.Redis, HaveRabbitMQ: c.HaveRabbitMQ && o.HaveRabbitMQ,
+		HaveRedis: c.HaveRedis && o.HaveRedis}
+}
+
+// Total is the time of every process known.
+func (c CPU) Total() time.Duration { return c.Self + c.RabbitMQ + c.Redis }
+
+// Known reports whether every process was measured.
+func (c CPU) Known() bool { return c.HaveRabbitMQ && c.HaveRedis }
+
+// cpuMeter reads the CPU time of this process and of the local RabbitMQ
+// and Redis servers from /proc. It finds the servers by their process
+// names (beam.smp, redis-server) once, when their URLs name this machine.
+type cpuMeter struct {
+	rabbitmq, redis []string // /proc/<pid>/stat paths
+}
+
+// clockTick is the unit of the times in /proc/<pid>/stat: USER_HZ, which
+// Linux fixes at 100 for every architecture Go runs on.
+const clockTick = 10 * time.Millisecond
+
+// newCPUMeter finds the servers of o.
+func newCPUMeter(o Options) *cpuMeter {
+	m := &cpuMeter{}
+	if isLoopbackURL(o.AMQPURL) {
+		m.rabbitmq = statsOf("beam.smp")
+	}
+	if isLoopbackURL(o.RedisURL) {
+		m.redis = statsOf("redis-server")
+	}
+	return m
+}
+
+// read is the CPU time used so far. A meter that is nil, or that cannot
+// read /proc, reads zero with nothing known.
+func (m *cpuMeter) read() CPU {
+	if m == nil {
+		return CPU{}
+	}
+	var c CPU
+	self, ok := statTime("/proc/self/stat")
+	if !ok {
+		return CPU{}
+	}
+	c.Self = self
+	c.RabbitMQ, c.HaveRabbitMQ = sumStatTimes(m.rabbitmq)
+	c.Redis, c.HaveRedis = sumStatTimes(m.redis)
+	return c
+}
+
+func sumStatTimes(paths []string) (time.Duration, bool) {
+	var sum time.Duration
+	for _, p := range paths {
+		t, ok := statTime(p)
+		if !ok {
+			return 0, false
+		}
+		sum += t
+	}
+	return sum, len(paths) > 0
+}
+
+// statTime reads utime + stime from a /proc/<pid>/stat file: the 14th
+// and 15th fields, counted after the parenthesised command name (which
+// may hold spaces).
+func statTime(path string) (time.Duration, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	// After ")" come field 3 (state) onwards: utime is field 14.
+	fields := bytes.Fields(b[i+1:])
+	if len(fields) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(string(fields[11]), 10, 64)
+	stime, err2 := strconv.ParseInt(string(fields[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * clockTick, true
+}
+
+// statsOf lists the stat files of the processes named comm.
+func statsOf(comm string) []string {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var paths []string
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "comm"))
+		if err == nil && string(bytes.TrimSpace(b)) == comm {
+			paths = append(paths, filepath.Join(d, "stat"))
+		}
+	}
+	return paths
+}
+
+// isLoopbackURL reports whether raw's host is this machine.
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
