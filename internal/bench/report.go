@@ -56,7 +56,7 @@ func newReport(o Options) *Report {
 		Started:  time.Now(),
 		Duration: o.Duration, Warmup: o.Warmup,
 		Events: o.Events, Runs: o.Runs,
-		Ceiling:         Ceiling{Publish: map[int]Throughput{}},
+		Ceiling: Ceiling{Publish: map[int]Throughput{}},
 		Floor: Floor{Ingress: map[int]Throughput{},
 			Dispatch: map[int]Drain{}},
 		Ingress:         map[int]Throughput{},
