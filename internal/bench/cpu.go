@@ -15,16 +15,21 @@ import (
 // stack under test and the trivial subscriber alike. RabbitMQ and Redis are
 // their servers' processes when they run on this machine; a Have flag is
 // false when the server was not found here, and its time is then unknown.
+//
+// Machine is the time every processor of the machine spent busy, on any
+// process: more than the three together means something else ran too.
 type CPU struct {
-	Self, RabbitMQ, Redis   time.Duration
-	HaveRabbitMQ, HaveRedis bool
+	Self, RabbitMQ, Redis, Machine       time.Duration
+	HaveRabbitMQ, HaveRedis, HaveMachine bool
 }
 
 // Sub is the time used between an earlier reading o and c.
 func (c CPU) Sub(o CPU) CPU {
 	return CPU{Self: c.Self - o.Self, RabbitMQ: c.RabbitMQ - o.RabbitMQ,
-		Redis: c.Redis - o.Redis, HaveRabbitMQ: c.HaveRabbitMQ && o.HaveRabbitMQ,
-		HaveRedis: c.HaveRedis && o.HaveRedis}
+		Redis: c.Redis - o.Redis, Machine: c.Machine - o.Machine,
+		HaveRabbitMQ: c.HaveRabbitMQ && o.HaveRabbitMQ,
+		HaveRedis:    c.HaveRedis && o.HaveRedis,
+		HaveMachine:  c.HaveMachine && o.HaveMachine}
 }
 
 // Total is the time of every process known.
@@ -70,7 +75,32 @@ func (m *cpuMeter) read() CPU {
 	c.Self = self
 	c.RabbitMQ, c.HaveRabbitMQ = sumStatTimes(m.rabbitmq)
 	c.Redis, c.HaveRedis = sumStatTimes(m.redis)
+	c.Machine, c.HaveMachine = machineBusy("/proc/stat")
 	return c
+}
+
+// machineBusy reads the busy time of all processors from the "cpu" line
+// of a /proc/stat file: user, nice, system, irq, softirq and steal (not
+// idle and iowait; guest time is already in user).
+func machineBusy(path string) (time.Duration, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	fields := bytes.Fields(line)
+	if len(fields) < 9 || string(fields[0]) != "cpu" {
+		return 0, false
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(string(fields[i]), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		busy += n
+	}
+	return time.Duration(busy) * clockTick, true
 }
 
 func sumStatTimes(paths []string) (time.Duration, bool) {

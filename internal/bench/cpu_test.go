@@ -26,6 +26,19 @@ func TestStatTimeReadsUserAndSystemTicks(t *testing.T) {
 	}
 }
 
+// The machine's busy time leaves out idle and iowait.
+func TestMachineBusySumsTheBusyColumns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stat")
+	text := "cpu  100 5 40 9000 70 3 2 1 0 0\ncpu0 50 2 20 4500 35 1 1 0 0 0\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := machineBusy(path)
+	if !ok || got != 151*clockTick {
+		t.Fatalf("machineBusy = %v, %v; want %v", got, ok, 151*clockTick)
+	}
+}
+
 // This process's own time grows as it works, and a server that was not
 // found stays unknown.
 func TestMeterReadsThisProcess(t *testing.T) {
@@ -36,6 +49,11 @@ func TestMeterReadsThisProcess(t *testing.T) {
 	used := m.read().Sub(before)
 	if used.Self < clockTick {
 		t.Errorf("50 ms of spinning read as %v", used.Self)
+	}
+	// Both count in ticks, sampled one after the other: allow two.
+	if !used.HaveMachine || used.Machine+2*clockTick < used.Self {
+		t.Errorf("the machine was busy %v, less than this process's %v",
+			used.Machine, used.Self)
 	}
 	if used.HaveRabbitMQ || used.HaveRedis || used.Known() {
 		t.Errorf("servers not found read as known: %+v", used)
@@ -79,7 +97,7 @@ func TestMarkdownShowsBoundsAndCPU(t *testing.T) {
 		"goes at 0.50 of raw consume",
 		"| f | Floor, no Ferry: HTTP → bare net/http handler → raw publish" +
 			" + confirm → 202 | c=64 | 40,000 |",
-		"| c=64 | 32,000 | 100 µs | 20 µs | – | 120 µs | 3.84 |",
+		"| c=64 | 32,000 | 100 µs | 20 µs | – | 120 µs | 3.84 | – |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -60,11 +62,16 @@ func writeCPU(b *strings.Builder, rows []row) {
 		if rw.cpu.HaveRedis {
 			all += rw.cpu.Redis
 		}
+		machine := "–"
+		if rw.cpu.HaveMachine {
+			machine = fmt.Sprintf("%.2f", rw.cpu.Machine.Seconds()/
+				rw.span.Seconds())
+		}
 		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | "+
-			"%s | %s | %.2f |", rw.id, rw.what, rw.setting, rw.rate,
+			"%s | %s | %.2f | %s |", rw.id, rw.what, rw.setting, rw.rate,
 			per(rw.cpu.Self, true), per(rw.cpu.RabbitMQ, rw.cpu.HaveRabbitMQ),
 			per(rw.cpu.Redis, rw.cpu.HaveRedis), per(all, true),
-			all.Seconds()/rw.span.Seconds()))
+			all.Seconds()/rw.span.Seconds(), machine))
 	}
 	if len(lines) == 0 {
 		return
@@ -73,10 +80,12 @@ func writeCPU(b *strings.Builder, rows []row) {
 		"(read from /proc at its start and end; \"this process\" is the " +
 		"load generator, the stack under test and the subscriber together; " +
 		"RabbitMQ is beam.smp and Redis redis-server, when they run on " +
-		"this machine):\n\n")
+		"this machine; \"cores busy\" is their time over the window's, " +
+		"\"machine\" the same for every process of the machine, which " +
+		"has " + strconv.Itoa(runtime.NumCPU()) + " cores):\n\n")
 	b.WriteString("| | measured | setting | events/s | this process | " +
-		"RabbitMQ | Redis | all | cores busy |\n")
-	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+		"RabbitMQ | Redis | all | cores busy | machine |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
