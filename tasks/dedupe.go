@@ -14,9 +14,10 @@ import (
 
 // Published is the record of which events a broker backend has stored, by
 // eventing.EventKey, kept in the task store's Redis for Retention. It
-// implements the RabbitMQ backend's Deduper: a key holds "p:<task>" while
-// its publish is under way (for ClaimTTL at most) and "s:<task>" once
-// RabbitMQ confirmed it.
+// implements the RabbitMQ backend's Deduper: a key holds
+// "p:<task>:<token>" while the publish of the claim with that token is
+// under way (for ClaimTTL at most) and "s:<task>" once RabbitMQ confirmed
+// it.
 type Published struct{ s *RedisStore }
 
 // Published returns the store's record of published events.
@@ -33,17 +34,24 @@ const (
 
 func (p Published) key(eventKey string) string { return p.s.prefix + "event:" + eventKey }
 
+// claimValue is what a key holds while the claim for taskID made as
+// token is under way.
+func claimValue(taskID, token string) string {
+	return claimMark + taskID + ":" + token
+}
+
 // Claim implements the Deduper: SET NX of a claim, or the earlier value.
-func (p Published) Claim(ctx context.Context, key, taskID string) (
+func (p Published) Claim(ctx context.Context, key, taskID, token string) (
 	string, bool, bool, error) {
 	var prior string
-	err := p.s.do(ctx, func(ctx context.Context, c redis.Cmdable) (err error) {
-		prior, err = c.SetArgs(ctx, p.key(key), claimMark+taskID,
+	mine := claimValue(taskID, token)
+	err := p.s.do(ctx, func(ctx context.Context, r redis.Cmdable) (err error) {
+		prior, err = r.SetArgs(ctx, p.key(key), mine,
 			redis.SetArgs{Mode: "NX", TTL: ClaimTTL, Get: true}).Result()
 		return err
 	})
 	switch {
-	case errors.Is(err, redis.Nil):
+	case errors.Is(err, redis.Nil), err == nil && prior == mine:
 		return "", false, false, nil
 	case err != nil:
 		return "", false, false, fmt.Errorf("claim %q: %w", key, err)
@@ -53,9 +61,13 @@ func (p Published) Claim(ctx context.Context, key, taskID string) (
 }
 
 // readMark splits a stored value into its task and whether it is a claim.
-// A value without a mark (an older store) is a stored event.
+// A value without a mark (an older store) is a stored event; a claim
+// without a token (an older ingress) is all task.
 func readMark(v string) (task string, pending bool) {
 	if t, ok := strings.CutPrefix(v, claimMark); ok {
+		if i := strings.LastIndexByte(t, ':'); i >= 0 {
+			t = t[:i]
+		}
 		return t, true
 	}
 	return strings.TrimPrefix(v, storedMark), false
@@ -80,11 +92,13 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// Release implements the Deduper: the claim of taskID on key is dropped.
-func (p Published) Release(ctx context.Context, key, taskID string) error {
-	err := p.s.do(ctx, func(ctx context.Context, c redis.Cmdable) error {
-		return releaseScript.Run(ctx, c, []string{p.key(key)},
-			claimMark+taskID).Err()
+// Release implements the Deduper: the key is deleted if it holds the
+// claim of taskID made as token.
+func (p Published) Release(ctx context.Context, key, taskID,
+	token string) error {
+	err := p.s.do(ctx, func(ctx context.Context, r redis.Cmdable) error {
+		return releaseScript.Run(ctx, r, []string{p.key(key)},
+			claimValue(taskID, token)).Err()
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("release %q: %w", key, err)
@@ -97,14 +111,14 @@ var bucketPublished = []byte("published-events")
 
 // DiskPublished is Published for a DiskStore: the record lives in the same
 // bbolt file and a stored event's record does not expire. A claim holds
-// "p:<task>:<unix nanoseconds>" and counts for ClaimTTL.
+// "p:<task>:<token>:<unix nanoseconds>" and counts for ClaimTTL.
 type DiskPublished struct{ s *DiskStore }
 
 // Published returns the store's record of published events.
 func (s *DiskStore) Published() DiskPublished { return DiskPublished{s} }
 
 // Claim implements the RabbitMQ backend's Deduper.
-func (p DiskPublished) Claim(ctx context.Context, key, taskID string) (
+func (p DiskPublished) Claim(ctx context.Context, key, taskID, token string) (
 	first string, dup, pending bool, err error) {
 	now := p.s.now()
 	err = p.s.writes.Write(func(tx *bolt.Tx) error {
@@ -114,13 +128,16 @@ func (p DiskPublished) Claim(ctx context.Context, key, taskID string) (
 			return err
 		}
 		if v := b.Get([]byte(key)); v != nil {
-			task, claimed, at := readDiskMark(string(v))
-			if !claimed || now.Sub(at) < ClaimTTL {
-				first, dup, pending = task, true, claimed
+			m := readDiskMark(string(v))
+			if m.claimed && m.token == token && m.task == taskID {
+				return nil
+			}
+			if !m.claimed || now.Sub(m.at) < ClaimTTL {
+				first, dup, pending = m.task, true, m.claimed
 				return nil
 			}
 		}
-		mark := fmt.Sprintf("%s%s:%d", claimMark, taskID, now.UnixNano())
+		mark := fmt.Sprintf("%s:%d", claimValue(taskID, token), now.UnixNano())
 		return b.Put([]byte(key), []byte(mark))
 	})
 	if err != nil {
@@ -129,18 +146,30 @@ func (p DiskPublished) Claim(ctx context.Context, key, taskID string) (
 	return first, dup, pending, nil
 }
 
+// diskMark is a DiskPublished value read: the task of a stored event, or
+// the task, token and time of a claim.
+type diskMark struct {
+	task, token string
+	claimed     bool
+	at          time.Time
+}
+
 // readDiskMark reads a DiskPublished value.
-func readDiskMark(v string) (task string, claimed bool, at time.Time) {
+func readDiskMark(v string) diskMark {
 	rest, ok := strings.CutPrefix(v, claimMark)
 	if !ok {
-		return strings.TrimPrefix(v, storedMark), false, time.Time{}
+		return diskMark{task: strings.TrimPrefix(v, storedMark)}
 	}
-	i := strings.LastIndexByte(rest, ':')
-	if i < 0 {
-		return rest, true, time.Time{}
+	m := diskMark{claimed: true}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		ns, _ := strconv.ParseInt(rest[i+1:], 10, 64)
+		m.at, rest = time.Unix(0, ns), rest[:i]
 	}
-	ns, _ := strconv.ParseInt(rest[i+1:], 10, 64)
-	return rest[:i], true, time.Unix(0, ns)
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		m.token, rest = rest[i+1:], rest[:i]
+	}
+	m.task = rest
+	return m
 }
 
 // Stored implements the Deduper.
@@ -159,14 +188,15 @@ func (p DiskPublished) Stored(ctx context.Context, key, taskID string) error {
 }
 
 // Release implements the Deduper.
-func (p DiskPublished) Release(ctx context.Context, key, taskID string) error {
+func (p DiskPublished) Release(ctx context.Context, key, taskID,
+	token string) error {
 	err := p.s.writes.Write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPublished)
 		if b == nil {
 			return nil
 		}
-		if task, claimed, _ := readDiskMark(string(b.Get([]byte(key)))); claimed &&
-			task == taskID {
+		m := readDiskMark(string(b.Get([]byte(key))))
+		if m.claimed && m.task == taskID && m.token == token {
 			return b.Delete([]byte(key))
 		}
 		return nil

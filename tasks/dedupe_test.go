@@ -8,22 +8,28 @@ import (
 
 // deduper is the RabbitMQ backend's Deduper, as both stores implement it.
 type deduper interface {
-	Claim(ctx context.Context, key, taskID string) (string, bool, bool, error)
+	Claim(ctx context.Context, key, taskID, token string) (string, bool,
+		bool, error)
 	Stored(ctx context.Context, key, taskID string) error
-	Release(ctx context.Context, key, taskID string) error
+	Release(ctx context.Context, key, taskID, token string) error
 }
 
 // checkClaims drives a Deduper through a claim, a concurrent copy, a
-// release after a failed publish, and a store.
+// release after a failed publish, and a store. Task names double as
+// tokens, except where two attempts at one task are the point.
 func checkClaims(t *testing.T, d deduper) {
 	ctx := context.Background()
-	claim := func(key, task string) (string, bool, bool) {
+	claimAs := func(key, task, token string) (string, bool, bool) {
 		t.Helper()
-		first, dup, pending, err := d.Claim(ctx, key, task)
+		first, dup, pending, err := d.Claim(ctx, key, task, token)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return first, dup, pending
+	}
+	claim := func(key, task string) (string, bool, bool) {
+		t.Helper()
+		return claimAs(key, task, task)
 	}
 
 	if _, dup, _ := claim("k1", "task-1"); dup {
@@ -33,13 +39,26 @@ func checkClaims(t *testing.T, d deduper) {
 		t.Errorf("copy during the publish: %q dup %v pending %v; want task-1, true, true",
 			first, dup, pending)
 	}
-	if err := d.Release(ctx, "k1", "task-2"); err != nil {
+	// A claim command tried again after its first try landed finds its
+	// own claim: not a duplicate of itself.
+	if _, dup, _ := claim("k1", "task-1"); dup {
+		t.Error("a retried claim took itself for a duplicate")
+	}
+	if err := d.Release(ctx, "k1", "task-2", "task-2"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, pending := claim("k1", "task-3"); !pending {
 		t.Error("another task's release dropped the claim")
 	}
-	if err := d.Release(ctx, "k1", "task-1"); err != nil {
+	// Another attempt at the same task (a repost whose claim answer was
+	// lost) must not drop the claim of the attempt that is publishing.
+	if err := d.Release(ctx, "k1", "task-1", "other-attempt"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, pending := claimAs("k1", "task-1", "third-attempt"); !pending {
+		t.Error("another attempt's release dropped the claim")
+	}
+	if err := d.Release(ctx, "k1", "task-1", "task-1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, dup, _ := claim("k1", "task-4"); dup {
@@ -68,11 +87,11 @@ func TestDiskPublishedClaimsEachEventOnce(t *testing.T) {
 
 	// A claim left by a process that died counts for ClaimTTL only.
 	p := f.store.Published()
-	if _, dup, _, _ := p.Claim(context.Background(), "k2", "dead"); dup {
+	if _, dup, _, _ := p.Claim(context.Background(), "k2", "dead", "t1"); dup {
 		t.Fatal("fresh key taken")
 	}
 	f.clock = f.clock.Add(ClaimTTL + time.Second)
-	if _, dup, _, _ := p.Claim(context.Background(), "k2", "alive"); dup {
+	if _, dup, _, _ := p.Claim(context.Background(), "k2", "alive", "t2"); dup {
 		t.Error("an expired claim still holds the key")
 	}
 }

@@ -75,7 +75,7 @@ type RedisOptions struct {
 //	<prefix>task:{<id>}         the Task (JSON, with what derive needs)
 //	<prefix>task:{<id>}:events  hash: event key -> the whole event (JSON)
 //	<prefix>task:{<id>}:result  the event key of the task's result
-//	<prefix>event:<event key>   Published: "p:<task>" while claimed, "s:<task>" once stored
+//	<prefix>event:<event key>   Published: "p:<task>:<token>" while claimed, "s:<task>" once stored
 //
 // The braces are Redis Cluster hash tags: a task's keys share a slot.
 //

@@ -28,7 +28,7 @@ func BenchmarkRedisAccept(b *testing.B) {
 			e := redisTestAccepted(fmt.Sprint("acc-", n), "bench.accept",
 				"application/json", data)
 			key, task := eventing.EventKey(e), eventing.TaskID(e)
-			if _, dup, _, err := p.Claim(ctx, key, task); err != nil || dup {
+			if _, dup, _, err := p.Claim(ctx, key, task, task); err != nil || dup {
 				b.Fatalf("claim %d: dup %v, %v", n, dup, err)
 			}
 			if err := p.Stored(ctx, key, task); err != nil {

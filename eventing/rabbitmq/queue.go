@@ -178,10 +178,17 @@ func (q *Queue) Put(ctx context.Context, e *event.Event, triggers []string) (
 // and then returns a stand-in of the first event.
 func (q *Queue) publishEvent(ctx context.Context, e *event.Event,
 	publish bool) (*event.Event, error) {
-	key, task := eventing.EventKey(e), eventing.TaskID(e)
+	var c claim
 	if q.p.Dedupe != nil {
-		first, dup, err := q.claim(ctx, key, task)
+		c = newClaim(eventing.EventKey(e), eventing.TaskID(e))
+		first, dup, err := q.claim(ctx, c)
 		if err != nil {
+			// The claim may have reached the store with its answer lost:
+			// left there, it would hold every repost of e off until it
+			// expires.
+			q.retryLater(ctx, e, "release claim", func(ctx context.Context) error {
+				return q.p.Dedupe.Release(ctx, c.key, c.task, c.token)
+			})
 			return nil, err
 		}
 		if dup {
@@ -192,47 +199,63 @@ func (q *Queue) publishEvent(ctx context.Context, e *event.Event,
 		err := q.pub.publish(ctx, q.top.exchange, "", publishing(e))
 		if err != nil {
 			if q.p.Dedupe != nil {
-				if rerr := q.p.Dedupe.Release(context.WithoutCancel(ctx), key,
-					task); rerr != nil {
-					q.log.Warn("release claim", "id", e.ID(), "err", rerr)
-				}
+				q.releaseClaim(ctx, e, c)
 			}
 			return nil, err
 		}
 	}
 	if q.p.Dedupe != nil {
-		q.markStored(ctx, e, key, task)
+		// The producer's 202 does not wait for this. Until it lands a copy
+		// of e finds the claim and waits for it, as for a publish under
+		// way; if it never lands (Redis down for longer than the claim
+		// lasts, the process killed), the claim expires and a copy is
+		// published again, which the task store absorbs by id.
+		q.retryLater(ctx, e, "record published event",
+			func(ctx context.Context) error {
+				return q.p.Dedupe.Stored(ctx, c.key, c.task)
+			})
 	}
 	return nil, nil
 }
 
-// markStored tells Dedupe that e, claimed as key for task, is stored, in
-// the background: the producer's 202 does not wait for it. Until it lands
-// a copy of e finds the claim and waits for it, as for a publish under
-// way; if it never lands (Redis down, the process killed), the claim
-// expires and a copy is published again, which the task store absorbs
-// by id. The caller is inside enter and leave, so Close waits for it.
-func (q *Queue) markStored(ctx context.Context, e *event.Event, key,
-	task string) {
+// releaseClaim drops c after e's publish failed, before Put returns, so that
+// the producer's retry publishes at once; should the store not answer, it
+// is tried again in the background.
+func (q *Queue) releaseClaim(ctx context.Context, e *event.Event, c claim) {
+	ctx = context.WithoutCancel(ctx)
+	rctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
+	err := q.p.Dedupe.Release(rctx, c.key, c.task, c.token)
+	cancel()
+	if err != nil {
+		q.retryLater(ctx, e, "release claim", func(ctx context.Context) error {
+			return q.p.Dedupe.Release(ctx, c.key, c.task, c.token)
+		})
+	}
+}
+
+// retryLater runs f, a write of e's record in Dedupe, in the background,
+// and tries it again, with pauses that grow from backgroundRetryMin to
+// backgroundRetryMax, until it succeeds, the Queue closes or ClaimTTL
+// passes (by then the claim f is about has expired); then it logs what
+// failed. The caller is inside enter and leave, so Close waits for it.
+func (q *Queue) retryLater(ctx context.Context, e *event.Event, what string,
+	f func(context.Context) error) {
 	q.flight.Lock()
 	q.flying++
 	q.flight.Unlock()
 	go func() {
 		defer q.leave()
-		// Tried again while the claim lasts: a producer's repost after a
-		// Redis outage then finds the event stored, instead of waiting for
-		// the claim and, once it expires, publishing the event again.
 		ctx := context.WithoutCancel(ctx)
 		deadline := time.Now().Add(ClaimTTL)
-		for wait := storedRetryMin; ; wait = min(2*wait, storedRetryMax) {
-			sctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
-			err := q.p.Dedupe.Stored(sctx, key, task)
+		for wait := backgroundRetryMin; ; wait = min(2*wait, backgroundRetryMax) {
+			fctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
+			err := f(fctx)
 			cancel()
 			if err == nil {
 				return
 			}
 			if q.isClosed() || time.Now().Add(wait).After(deadline) {
-				q.log.Warn("record published event", "id", e.ID(), "err", err)
+				q.log.Warn(what, "id", e.ID(), "err", err)
 				return
 			}
 			time.Sleep(wait)
@@ -240,11 +263,11 @@ func (q *Queue) markStored(ctx context.Context, e *event.Event, key,
 	}()
 }
 
-// storedRetryMin and storedRetryMax bound the pause between two tries of
-// markStored.
+// backgroundRetryMin and backgroundRetryMax bound the pause between two
+// tries of retryLater.
 const (
-	storedRetryMin = 100 * time.Millisecond
-	storedRetryMax = 2 * time.Second
+	backgroundRetryMin = 100 * time.Millisecond
+	backgroundRetryMax = 2 * time.Second
 )
 
 // isClosed reports whether Close was called.
@@ -254,12 +277,13 @@ func (q *Queue) isClosed() bool {
 	return q.closed
 }
 
-// claim takes key for task, waiting while another publish of the same
-// event holds it. dup reports an event published before, of task first.
-func (q *Queue) claim(ctx context.Context, key, task string) (
-	first string, dup bool, err error) {
+// claim takes c, waiting while another publish of the same event holds
+// its key. dup reports an event published before, of task first.
+func (q *Queue) claim(ctx context.Context, c claim) (first string,
+	dup bool, err error) {
 	for {
-		first, dup, pending, err := q.p.Dedupe.Claim(ctx, key, task)
+		first, dup, pending, err := q.p.Dedupe.Claim(ctx, c.key, c.task,
+			c.token)
 		switch {
 		case err != nil:
 			return "", false, fmt.Errorf("dedupe: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,16 +98,20 @@ func TestPutWithoutTriggersPublishesNothing(t *testing.T) {
 	}
 }
 
-// memoryDeduper is a Deduper in a map that can be made to fail.
+// memoryDeduper is a Deduper in a map that can be made to fail. A claim
+// holds "<task> <token>".
 type memoryDeduper struct {
 	mu      sync.Mutex
 	stored  map[string]string
 	claimed map[string]string
 	err     error
+	// loseAnswers makes that many claims land and then fail, as when the
+	// store's answer is lost on the way back.
+	loseAnswers int
 }
 
-func (d *memoryDeduper) Claim(_ context.Context, key, task string) (string, bool,
-	bool, error) {
+func (d *memoryDeduper) Claim(_ context.Context, key, task, token string) (
+	string, bool, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.err != nil {
@@ -118,10 +123,16 @@ func (d *memoryDeduper) Claim(_ context.Context, key, task string) (string, bool
 	if d.claimed == nil {
 		d.claimed = map[string]string{}
 	}
-	if first, ok := d.claimed[key]; ok {
+	mine := task + " " + token
+	if held, ok := d.claimed[key]; ok && held != mine {
+		first, _, _ := strings.Cut(held, " ")
 		return first, true, true, nil
 	}
-	d.claimed[key] = task
+	d.claimed[key] = mine
+	if d.loseAnswers > 0 {
+		d.loseAnswers--
+		return "", false, false, errors.New("connection reset: answer lost")
+	}
 	return "", false, false, nil
 }
 
@@ -133,10 +144,11 @@ func (d *memoryDeduper) Stored(_ context.Context, key, task string) error {
 	return nil
 }
 
-func (d *memoryDeduper) Release(_ context.Context, key, task string) error {
+func (d *memoryDeduper) Release(_ context.Context, key, task,
+	token string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.claimed[key] == task {
+	if d.claimed[key] == task+" "+token {
 		delete(d.claimed, key)
 	}
 	return nil
@@ -195,8 +207,31 @@ func TestPutWithDeduperMarksOnlyConfirmedEvents(t *testing.T) {
 	}
 	// Its claim is released: the retry is published.
 	if _, _, pending, _ := dd.Claim(context.Background(), eventing.EventKey(e),
-		"other"); pending {
+		"other", "retry"); pending {
 		t.Error("the refused event's claim was kept: its retry would wait for it")
+	}
+}
+
+// A claim that reached the store but whose answer was lost fails the
+// post (the producer gets 503) and is then released: the producer's
+// repost publishes at once instead of waiting for the claim to expire.
+func TestPutReleasesAClaimWhoseAnswerWasLost(t *testing.T) {
+	dd := &memoryDeduper{stored: map[string]string{}, loseAnswers: 1}
+	q := openQueue(t, Params{Dedupe: dd, Triggers: []*eventingv1.Trigger{
+		trig("all", nil, 0)}})
+	if _, err := q.Put(context.Background(), newEvent("lost", "t"),
+		[]string{"all"}); err == nil {
+		t.Fatal("put succeeded although its claim's answer was lost")
+	}
+	// Well within ClaimTTL (30 s): a claim left behind fails this.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first, err := q.Put(ctx, newEvent("lost", "t"), []string{"all"})
+	if err != nil || first != nil {
+		t.Fatalf("repost = %v, %v; want it published", first, err)
+	}
+	if n := ready(t, queueOf(t, q, "all")); n != 1 {
+		t.Errorf("queue holds %d messages, want 1", n)
 	}
 }
 
