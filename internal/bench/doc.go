@@ -18,8 +18,9 @@
 //     net/http handler that publishes the raw message and waits for its
 //     confirm, under the ingress's HTTP load; and a raw consumer whose
 //     workers POST each message to the trivial subscriber and ack it, at
-//     each dispatch parallelism. No HTTP ingress or dispatcher goes faster
-//     on the machine, so their ratios to the raw ceiling bound Ferry's;
+//     each dispatch parallelism, with Go's net/http at both ends. An
+//     ingress or dispatcher built on net/http, as Ferry's are, does more
+//     than that, so the floors' ratios to the raw ceiling bound Ferry's;
 //   - Ferry's ingress accepting binary CloudEvents over keep-alive HTTP,
 //     in a devstack.RoleIngress stack on RabbitMQ and Redis, at the same
 //     concurrencies: events/s, p50 and p99;

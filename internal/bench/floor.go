@@ -17,10 +17,11 @@ import (
 
 // The floors measure the least an HTTP service in front of RabbitMQ
 // costs on this machine, with none of Ferry in it: the same HTTP load
-// generator, subscriber and raw amqp091-go calls as the other points, and
-// nothing else. No ingress or dispatcher that speaks HTTP, Ferry or any
-// other, can go faster here, so a floor's ratio to the raw ceiling bounds
-// the ratio that (b) and (c) can reach on the machine.
+// generator, subscriber and raw amqp091-go calls as the other points, Go's
+// net/http at both ends (Ferry's gin ingress runs on it), and nothing
+// else. An ingress or dispatcher built on net/http does more per event
+// than a floor, so a floor's ratio to the raw ceiling bounds the ratio
+// that (b) and (c) can reach in this bench on the machine.
 
 // floorIngress serves POST with a bare net/http handler that reads the
 // body, publishes the raw ceiling's message with the posted event's id

@@ -16,8 +16,9 @@ func (r *Report) writeBounds(b *strings.Builder) {
 	floor, okFloor := r.Floor.Ingress[targetConcurrency]
 	if okRaw && okFloor && raw.Rate() > 0 && floor.Rate() > 0 {
 		fmt.Fprintf(b, "\nBound for (b) at c=%d: with no Ferry in it, HTTP "+
-			"in front of RabbitMQ takes in %.2f of raw publish on this "+
-			"machine (the target asks %.2f of Ferry)", targetConcurrency,
+			"(Go's net/http at both ends) in front of RabbitMQ takes in "+
+			"%.2f of raw publish on this machine (the target asks %.2f of "+
+			"Ferry)", targetConcurrency,
 			floor.Rate()/raw.Rate(), TargetIngressRatio)
 		if t, ok := r.Ingress[targetConcurrency]; ok && t.Rate() > 0 {
 			fmt.Fprintf(b, "; Ferry's ingress reaches %.2f of that floor",
@@ -29,8 +30,9 @@ func (r *Report) writeBounds(b *strings.Builder) {
 	floorD, okFloorD := r.Floor.Dispatch[targetParallelism]
 	if rawC.Rate() > 0 && okFloorD && floorD.Rate() > 0 {
 		fmt.Fprintf(b, "\nBound for (c) at p=%d: with no Ferry in it, "+
-			"delivering over HTTP from RabbitMQ goes at %.2f of raw consume "+
-			"on this machine (the target asks %.2f of Ferry)",
+			"delivering from RabbitMQ over HTTP (Go's net/http at both ends) "+
+			"goes at %.2f of raw consume on this machine (the target asks "+
+			"%.2f of Ferry)",
 			targetParallelism, floorD.Rate()/rawC.Rate(), TargetDispatchRatio)
 		if d, ok := r.Dispatch[targetParallelism]; ok && d.Rate() > 0 {
 			fmt.Fprintf(b, "; Ferry's dispatch reaches %.2f of that floor",
