@@ -181,14 +181,8 @@ func (q *Queue) publishEvent(ctx context.Context, e *event.Event,
 	var c claim
 	if q.p.Dedupe != nil {
 		c = newClaim(eventing.EventKey(e), eventing.TaskID(e))
-		first, dup, err := q.claim(ctx, c)
+		first, dup, err := q.claim(ctx, e, c)
 		if err != nil {
-			// The claim may have reached the store with its answer lost:
-			// left there, it would hold every repost of e off until it
-			// expires.
-			q.retryLater(ctx, e, "release claim", func(ctx context.Context) error {
-				return q.p.Dedupe.Release(ctx, c.key, c.task, c.token)
-			})
 			return nil, err
 		}
 		if dup {
@@ -277,15 +271,22 @@ func (q *Queue) isClosed() bool {
 	return q.closed
 }
 
-// claim takes c, waiting while another publish of the same event holds
-// its key. dup reports an event published before, of task first.
-func (q *Queue) claim(ctx context.Context, c claim) (first string,
-	dup bool, err error) {
+// claim takes c for e, waiting while another publish of the same event
+// holds its key. dup reports an event published before, of task first.
+func (q *Queue) claim(ctx context.Context, e *event.Event, c claim) (
+	first string, dup bool, err error) {
 	for {
 		first, dup, pending, err := q.p.Dedupe.Claim(ctx, c.key, c.task,
 			c.token)
 		switch {
 		case err != nil:
+			// The claim may have reached the store with its answer lost:
+			// left there, it would hold every repost of e off until it
+			// expires.
+			q.retryLater(ctx, e, "release claim",
+				func(ctx context.Context) error {
+					return q.p.Dedupe.Release(ctx, c.key, c.task, c.token)
+				})
 			return "", false, fmt.Errorf("dedupe: %w", err)
 		case !dup:
 			return "", false, nil
