@@ -142,7 +142,7 @@ func (q *Queue) buryRaw(l *lane, session uint64, d amqp.Delivery,
 		Headers: d.Headers, ContentType: d.ContentType,
 		MessageId: d.MessageId, Body: d.Body,
 	}, l.trigger, cause.Error(), 0)
-	err := q.pub.publish(context.Background(), "", q.top.dead, msg)
+	err := q.pub.publish(context.Background(), "", q.top.dead, msg, nil)
 	if err == nil {
 		err = l.acks.settle(session, d, func() error { return d.Ack(false) })
 	}

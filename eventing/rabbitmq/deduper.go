@@ -42,17 +42,26 @@ type Deduper interface {
 // dropping the claim of another attempt that is publishing.
 type claim struct {
 	key, task, token string
+	// at is when the attempt began: the claim lasts ClaimTTL from then
+	// at most.
+	at time.Time
 }
 
 // newClaim is a claim of key for task with a fresh token.
 func newClaim(key, task string) claim {
 	return claim{key: key, task: task,
-		token: strconv.FormatUint(rand.Uint64(), 36)}
+		token: strconv.FormatUint(rand.Uint64(), 36), at: time.Now()}
 }
 
 // ClaimTTL is how long a Deduper keeps a claim that was neither stored
 // nor released: longer than any publish may take.
 const ClaimTTL = 30 * time.Second
 
-// claimPoll is how often Put looks again at another publish's claim.
-const claimPoll = 10 * time.Millisecond
+// claimPollMin and claimPollMax bound the pause before Put looks again
+// at another publish's claim: short at first (a publish takes about a
+// millisecond), longer for a claim that stays (its publish hung, or its
+// process died).
+const (
+	claimPollMin = 10 * time.Millisecond
+	claimPollMax = 250 * time.Millisecond
+)

@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -85,9 +86,16 @@ func (p *publisher) lost() {
 
 // publish sends msg to exchange with routing key and returns once RabbitMQ
 // confirmed it, or with an error when it refused or returned it, the
-// channel closed, or no confirm came within the publish timeout.
+// channel closed, or no confirm came within the publish timeout or before
+// ctx ended.
+//
+// In those last two cases RabbitMQ may still store the message. When late
+// is not nil, the error then wraps errSettlesLater, and late gets the
+// publish's final outcome (nil once confirmed, else why not) when the
+// confirm comes or the channel closes, or errConfirmNeverCame after
+// lateConfirmLimit; late is called once, on a goroutine of its own.
 func (p *publisher) publish(ctx context.Context, exchange, key string,
-	msg amqp.Publishing) error {
+	msg amqp.Publishing, late func(error)) error {
 	c := p.channel()
 	if c == nil {
 		return ErrUnavailable
@@ -107,14 +115,33 @@ func (p *publisher) publish(ctx context.Context, exchange, key string,
 	}
 	select {
 	case <-dc.Done():
+		return c.outcome(dc, tag)
 	case <-tctx.Done():
-		c.collect(tag)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w after %s", ErrConfirmTimeout, p.timeout)
 	}
+	err = ctx.Err()
+	if err == nil {
+		err = fmt.Errorf("%w after %s", ErrConfirmTimeout, p.timeout)
+	}
+	if late == nil {
+		c.collect(tag)
+		return err
+	}
+	go func() {
+		t := time.NewTimer(lateConfirmLimit)
+		defer t.Stop()
+		select {
+		case <-dc.Done():
+			late(c.outcome(dc, tag))
+		case <-t.C:
+			c.collect(tag)
+			late(errConfirmNeverCame)
+		}
+	}()
+	return fmt.Errorf("%w (%w)", err, errSettlesLater)
+}
 
+// outcome is what became of the confirmed (settled) publish dc of tag.
+func (c *pubChannel) outcome(dc *amqp.DeferredConfirmation, tag string) error {
 	reason, returned := c.collect(tag)
 	switch {
 	case !dc.Acked() && c.ch.IsClosed():
@@ -127,6 +154,19 @@ func (p *publisher) publish(ctx context.Context, exchange, key string,
 	}
 	return nil
 }
+
+// errSettlesLater marks a publish error whose outcome publish's late
+// function will tell: RabbitMQ may yet store the message.
+var errSettlesLater = errors.New("its outcome is awaited")
+
+// errConfirmNeverCame is the late outcome of a publish that RabbitMQ
+// neither confirmed nor refused within lateConfirmLimit, on a channel
+// that stayed open: whether it is stored stays unknown.
+var errConfirmNeverCame = errors.New("no confirm came")
+
+// lateConfirmLimit bounds the wait for a confirm after publish returned:
+// as long as a claim lasts (see Deduper).
+const lateConfirmLimit = ClaimTTL
 
 // channel picks the next channel in turn; nil while down.
 func (p *publisher) channel() *pubChannel {

@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -190,8 +191,20 @@ func (q *Queue) publishEvent(ctx context.Context, e *event.Event,
 		}
 	}
 	if publish {
-		err := q.pub.publish(ctx, q.top.exchange, "", publishing(e))
-		if err != nil {
+		var late func(error)
+		if q.p.Dedupe != nil {
+			q.hold()
+			late = q.settleLate(ctx, e, c)
+		}
+		err := q.pub.publish(ctx, q.top.exchange, "", publishing(e), late)
+		if late != nil && !errors.Is(err, errSettlesLater) {
+			q.leave() // late will not be called
+		}
+		switch {
+		case errors.Is(err, errSettlesLater):
+			// RabbitMQ may yet store e: the claim stays until late knows.
+			return nil, err
+		case err != nil:
 			if q.p.Dedupe != nil {
 				q.releaseClaim(ctx, e, c)
 			}
@@ -199,17 +212,45 @@ func (q *Queue) publishEvent(ctx context.Context, e *event.Event,
 		}
 	}
 	if q.p.Dedupe != nil {
-		// The producer's 202 does not wait for this. Until it lands a copy
-		// of e finds the claim and waits for it, as for a publish under
-		// way; if it never lands (Redis down for longer than the claim
-		// lasts, the process killed), the claim expires and a copy is
-		// published again, which the task store absorbs by id.
-		q.retryLater(ctx, e, "record published event",
-			func(ctx context.Context) error {
-				return q.p.Dedupe.Stored(ctx, c.key, c.task)
-			})
+		q.markStored(ctx, e, c)
 	}
 	return nil, nil
+}
+
+// markStored tells Dedupe that e, claimed as c, is stored. The producer's
+// 202 does not wait for it. Until it lands a copy of e finds the claim and
+// waits for it, as for a publish under way; if it never lands (Redis down
+// for longer than the claim lasts, the process killed), the claim expires
+// and a copy is published again, which the task store absorbs by id.
+func (q *Queue) markStored(ctx context.Context, e *event.Event, c claim) {
+	q.retryLater(ctx, e, "record published event",
+		func(ctx context.Context) error {
+			return q.p.Dedupe.Stored(ctx, c.key, c.task)
+		})
+}
+
+// settleLate is the late function of e's publish under claim c: a publish
+// whose confirm did not come before Put returned (the producer got an
+// error) may still be stored by RabbitMQ, and a repost must then find e
+// stored rather than publish it again; else the claim is released. It
+// counts as in flight until then (the caller holds it), so that Close
+// waits for it.
+func (q *Queue) settleLate(ctx context.Context, e *event.Event,
+	c claim) func(error) {
+	return func(err error) {
+		defer q.leave()
+		switch {
+		case err == nil:
+			q.log.Info("publish confirmed after its producer was answered",
+				"id", e.ID())
+			q.markStored(ctx, e, c)
+		case errors.Is(err, errConfirmNeverCame):
+			q.log.Warn("publish never confirmed: whether RabbitMQ stored "+
+				"it is unknown; its claim expires", "id", e.ID())
+		default:
+			q.releaseClaim(ctx, e, c)
+		}
+	}
 }
 
 // releaseClaim drops c after e's publish failed, before Put returns, so that
@@ -227,6 +268,35 @@ func (q *Queue) releaseClaim(ctx context.Context, e *event.Event, c claim) {
 	}
 }
 
+// releaseUnknown releases claim c of e, whose Claim failed: it may have
+// reached the store with its answer lost and, left there, would hold
+// every repost of e off until it expires. The claim command may also
+// still be on its way (queued in the client, held up in the network) and
+// land after a release, so the release is sent again, at growing pauses,
+// until the claim would have expired; each costs one small script, and
+// only a failing store makes them.
+func (q *Queue) releaseUnknown(ctx context.Context, e *event.Event,
+	c claim) {
+	q.hold()
+	go func() {
+		defer q.leave()
+		ctx := context.WithoutCancel(ctx)
+		deadline := c.at.Add(ClaimTTL)
+		var err error
+		for wait := backgroundRetryMin; !q.isClosed() &&
+			time.Now().Add(wait).Before(deadline); wait = min(2*wait,
+			backgroundRetryMax) {
+			rctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
+			err = q.p.Dedupe.Release(rctx, c.key, c.task, c.token)
+			cancel()
+			time.Sleep(wait)
+		}
+		if err != nil {
+			q.log.Warn("release claim", "id", e.ID(), "err", err)
+		}
+	}()
+}
+
 // retryLater runs f, a write of e's record in Dedupe, in the background,
 // and tries it again, with pauses that grow from backgroundRetryMin to
 // backgroundRetryMax, until it succeeds, the Queue closes or ClaimTTL
@@ -234,9 +304,7 @@ func (q *Queue) releaseClaim(ctx context.Context, e *event.Event, c claim) {
 // failed. The caller is inside enter and leave, so Close waits for it.
 func (q *Queue) retryLater(ctx context.Context, e *event.Event, what string,
 	f func(context.Context) error) {
-	q.flight.Lock()
-	q.flying++
-	q.flight.Unlock()
+	q.hold()
 	go func() {
 		defer q.leave()
 		ctx := context.WithoutCancel(ctx)
@@ -272,33 +340,36 @@ func (q *Queue) isClosed() bool {
 }
 
 // claim takes c for e, waiting while another publish of the same event
-// holds its key. dup reports an event published before, of task first.
+// holds its key, as long as ctx leaves time for a publish after it. dup
+// reports an event published before, of task first.
 func (q *Queue) claim(ctx context.Context, e *event.Event, c claim) (
 	first string, dup bool, err error) {
-	for {
+	for wait := claimPollMin; ; {
 		first, dup, pending, err := q.p.Dedupe.Claim(ctx, c.key, c.task,
 			c.token)
 		switch {
 		case err != nil:
-			// The claim may have reached the store with its answer lost:
-			// left there, it would hold every repost of e off until it
-			// expires.
-			q.retryLater(ctx, e, "release claim",
-				func(ctx context.Context) error {
-					return q.p.Dedupe.Release(ctx, c.key, c.task, c.token)
-				})
+			q.releaseUnknown(ctx, e, c)
 			return "", false, fmt.Errorf("dedupe: %w", err)
 		case !dup:
 			return "", false, nil
 		case !pending:
 			return first, true, nil
 		}
+		// A claim taken with less time left than a publish may take
+		// would publish into a confirm that comes after the answer.
+		d, ok := ctx.Deadline()
+		if ok && time.Until(d) < wait+q.p.PublishTimeout {
+			return "", false, fmt.Errorf("%w: the same event is being "+
+				"published by another process", ErrUnavailable)
+		}
 		select {
 		case <-ctx.Done():
 			return "", false, fmt.Errorf("%w: the same event is being "+
 				"published by another process: %v", ErrUnavailable, ctx.Err())
-		case <-time.After(claimPoll):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, claimPollMax)
 	}
 }
 
@@ -397,7 +468,7 @@ func (q *Queue) Bury(ctx context.Context, d eventing.Delivery,
 	defer q.leave()
 
 	msg := buried(publishing(m.event), m.lane.trigger, reason, d.Attempts)
-	if err := q.pub.publish(ctx, "", q.top.dead, msg); err != nil {
+	if err := q.pub.publish(ctx, "", q.top.dead, msg, nil); err != nil {
 		q.release(m)
 		return fmt.Errorf("bury delivery %d: %w", d.ID, err)
 	}
@@ -458,6 +529,14 @@ func (q *Queue) enter() error {
 	}
 	q.flying++
 	return nil
+}
+
+// hold counts work that Close must wait for, started by a caller that is
+// inside enter and leave.
+func (q *Queue) hold() {
+	q.flight.Lock()
+	q.flying++
+	q.flight.Unlock()
 }
 
 func (q *Queue) leave() {

@@ -106,8 +106,10 @@ type memoryDeduper struct {
 	claimed map[string]string
 	err     error
 	// loseAnswers makes that many claims land and then fail, as when the
-	// store's answer is lost on the way back.
+	// store's answer is lost on the way back; with landLate they fail at
+	// once and land that much later, as a command held up on its way.
 	loseAnswers int
+	landLate    time.Duration
 }
 
 func (d *memoryDeduper) Claim(_ context.Context, key, task, token string) (
@@ -128,11 +130,23 @@ func (d *memoryDeduper) Claim(_ context.Context, key, task, token string) (
 		first, _, _ := strings.Cut(held, " ")
 		return first, true, true, nil
 	}
-	d.claimed[key] = mine
 	if d.loseAnswers > 0 {
 		d.loseAnswers--
+		land := func() {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if _, ok := d.claimed[key]; !ok {
+				d.claimed[key] = mine
+			}
+		}
+		if d.landLate > 0 {
+			time.AfterFunc(d.landLate, land)
+		} else {
+			d.claimed[key] = mine
+		}
 		return "", false, false, errors.New("connection reset: answer lost")
 	}
+	d.claimed[key] = mine
 	return "", false, false, nil
 }
 
@@ -217,8 +231,8 @@ func TestPutWithDeduperMarksOnlyConfirmedEvents(t *testing.T) {
 // repost publishes at once instead of waiting for the claim to expire.
 func TestPutReleasesAClaimWhoseAnswerWasLost(t *testing.T) {
 	dd := &memoryDeduper{stored: map[string]string{}, loseAnswers: 1}
-	q := openQueue(t, Params{Dedupe: dd, Triggers: []*eventingv1.Trigger{
-		trig("all", nil, 0)}})
+	q := openQueue(t, Params{Dedupe: dd, PublishTimeout: time.Second,
+		Triggers: []*eventingv1.Trigger{trig("all", nil, 0)}})
 	if _, err := q.Put(context.Background(), newEvent("lost", "t"),
 		[]string{"all"}); err == nil {
 		t.Fatal("put succeeded although its claim's answer was lost")
@@ -232,6 +246,63 @@ func TestPutReleasesAClaimWhoseAnswerWasLost(t *testing.T) {
 	}
 	if n := ready(t, queueOf(t, q, "all")); n != 1 {
 		t.Errorf("queue holds %d messages, want 1", n)
+	}
+}
+
+// A claim command held up on its way lands after the first release of
+// it: the release is sent again until the claim would have expired, so
+// the repost still goes through in a few seconds, not after 30.
+func TestPutReleasesAClaimThatLandsAfterItsRelease(t *testing.T) {
+	dd := &memoryDeduper{stored: map[string]string{}, loseAnswers: 1,
+		landLate: 250 * time.Millisecond}
+	q := openQueue(t, Params{Dedupe: dd, PublishTimeout: time.Second,
+		Triggers: []*eventingv1.Trigger{trig("all", nil, 0)}})
+	if _, err := q.Put(context.Background(), newEvent("late", "t"),
+		[]string{"all"}); err == nil {
+		t.Fatal("put succeeded although its claim failed")
+	}
+	time.Sleep(2 * dd.landLate) // the claim has landed
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first, err := q.Put(ctx, newEvent("late", "t"), []string{"all"})
+	if err != nil || first != nil {
+		t.Fatalf("repost = %v, %v; want it published", first, err)
+	}
+}
+
+// A publish whose confirm comes after Put gave up (the producer got an
+// error) was stored by RabbitMQ: the claim waits for the confirm and then
+// marks the event stored, so the producer's repost is answered as a
+// duplicate instead of publishing the event a second time.
+func TestPutConfirmedLateIsNotPublishedAgain(t *testing.T) {
+	px := startProxy(t)
+	dd := &memoryDeduper{stored: map[string]string{}}
+	q := openQueue(t, Params{URL: px.url(), Dedupe: dd,
+		PublishTimeout: 300 * time.Millisecond,
+		Triggers:       []*eventingv1.Trigger{trig("all", nil, 0)}})
+	put(t, q, newEvent("before", "dev.ferry.test"))
+
+	e := newEvent("slow", "dev.ferry.test")
+	px.Freeze(true)
+	_, err := q.Put(context.Background(), e, []string{"all"})
+	if !errors.Is(err, ErrConfirmTimeout) {
+		t.Fatalf("put while RabbitMQ is silent: %v, want ErrConfirmTimeout",
+			err)
+	}
+	px.Freeze(false)
+	eventually(t, "the late confirm marks the event stored", func() error {
+		if !dd.isStored(eventing.EventKey(e)) {
+			return errors.New("not stored")
+		}
+		return nil
+	})
+	first, err := q.Put(context.Background(), newEvent("slow",
+		"dev.ferry.test"), []string{"all"})
+	if err != nil || first == nil {
+		t.Fatalf("repost = %v, %v; want the first event", first, err)
+	}
+	if n := ready(t, queueOf(t, q, "all")); n != 2 {
+		t.Errorf("queue holds %d messages, want 2 (before, slow once)", n)
 	}
 }
 
