@@ -53,6 +53,19 @@ func eventKey(e *event.Event) []byte {
 // EventKey is the deduplication key of e: its source and id.
 func EventKey(e *event.Event) string { return string(eventKey(e)) }
 
+// Extensions returns e's extensions as its context holds them, for
+// reading only: event.Event.Extensions copies them into a new map on
+// every call, and the Broker looks some up several times per event.
+func Extensions(e *event.Event) map[string]any {
+	switch ec := e.Context.(type) {
+	case *event.EventContextV1:
+		return ec.Extensions
+	case *event.EventContextV03:
+		return ec.Extensions
+	}
+	return e.Extensions()
+}
+
 // StringExtension is e's extension name as a string, "" when e does not
 // have it or it has no string form.
 func StringExtension(e *event.Event, name string) string {
@@ -60,7 +73,7 @@ func StringExtension(e *event.Event, name string) string {
 }
 
 func stringExtension(e *event.Event, name string) string {
-	v, ok := e.Extensions()[name]
+	v, ok := Extensions(e)[name]
 	if !ok {
 		return ""
 	}
@@ -74,7 +87,7 @@ func stringExtension(e *event.Event, name string) string {
 // brokerTTL returns e's knativebrokerttl, or BrokerTTLDefault when it has
 // none or it is not a number.
 func brokerTTL(e *event.Event) int {
-	v, ok := e.Extensions()[ExtBrokerTTL]
+	v, ok := Extensions(e)[ExtBrokerTTL]
 	if !ok {
 		return BrokerTTLDefault
 	}
@@ -91,7 +104,7 @@ func brokerTTL(e *event.Event) int {
 // result of) a task that is not its own.
 func stampAccepted(e *event.Event) {
 	e.SetExtension(ExtCorrelationID, NewTaskID(e))
-	if _, ok := e.Extensions()[ExtBrokerTTL]; !ok {
+	if _, ok := Extensions(e)[ExtBrokerTTL]; !ok {
 		e.SetExtension(ExtBrokerTTL, BrokerTTLDefault)
 	}
 }

@@ -192,3 +192,38 @@ func TestEventKeyIsSourceAndID(t *testing.T) {
 		t.Errorf("EventKey = %q, want %q", got, want)
 	}
 }
+
+func TestExtensionsAreThoseOfTheEventInEverySpecVersion(t *testing.T) {
+	for _, sv := range []string{event.CloudEventsVersionV1,
+		event.CloudEventsVersionV03} {
+		e := newEvent("/shop/orders", "order-17", "order.created")
+		e.SetSpecVersion(sv)
+		stampAccepted(e)
+		e.SetExtension("region", "eu")
+
+		got, want := Extensions(e), e.Extensions()
+		if len(got) != len(want) || len(got) != 3 {
+			t.Errorf("%s: extensions %v, want %v", sv, got, want)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: extension %s is %v, want %v", sv, k, got[k], v)
+			}
+		}
+		if TaskID(e) != NewTaskID(e) || brokerTTL(e) != BrokerTTLDefault {
+			t.Errorf("%s: task %s, ttl %d, want %s and %d", sv, TaskID(e),
+				brokerTTL(e), NewTaskID(e), BrokerTTLDefault)
+		}
+	}
+}
+
+// BenchmarkTaskID is the lookup the Broker and the task store make several
+// times per event.
+func BenchmarkTaskID(b *testing.B) {
+	e := newEvent("/shop/orders", "order-17", "order.created")
+	stampAccepted(e)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = TaskID(e)
+	}
+}

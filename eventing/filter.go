@@ -171,7 +171,7 @@ func cleanup(fs []eventfilter.Filter) {
 // in structured JSON (150) matches the filter value "150", as it does when
 // the same event comes in binary mode.
 func matchable(e *event.Event) *event.Event {
-	exts := e.Extensions()
+	exts := Extensions(e)
 	needs := false
 	for _, v := range exts {
 		if _, ok := v.(string); !ok {

@@ -53,7 +53,10 @@
 //     Params.PublishTimeout (5 s by default) is an error; while the
 //     connection is down or blocked by a RabbitMQ alarm, Put fails at once.
 //     It publishes nothing when the Broker names no Trigger (which is also
-//     how a reply whose knativebrokerttl ran out is stopped).
+//     how a reply whose knativebrokerttl ran out is stopped). The frames
+//     of publishes made while the socket is busy leave together in its
+//     next write; a write that fails ends the connection, and with it
+//     every publish not yet confirmed.
 //   - Open waits for RabbitMQ until its context ends. Each connection is
 //     redialed in the background with a backoff from 100 ms doubling to
 //     5 s, for as long as the Queue is open; Ready reports whether the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ type link struct {
 	log   *slog.Logger
 	setup func(*amqp.Connection) error
 	lost  func()
+	// dial opens the socket of each connection; amqp.DefaultDial when
+	// nil.
+	dial func(network, addr string) (net.Conn, error)
 
 	blocked atomic.Bool
 	stop    chan struct{}
@@ -166,11 +170,15 @@ func (l *link) run() {
 func (l *link) connect() (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(l.name)
+	dial := l.dial
+	if dial == nil {
+		dial = amqp.DefaultDial(DialTimeout)
+	}
 	conn, err := amqp.DialConfig(l.url, amqp.Config{
 		Properties: props,
 		Heartbeat:  Heartbeat,
 		Locale:     "en_US",
-		Dial:       amqp.DefaultDial(DialTimeout),
+		Dial:       dial,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)

@@ -9,6 +9,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ferryfn/ferry/eventing"
 )
 
 // Header names of the CloudEvents context attributes. The content type
@@ -62,7 +64,7 @@ func publishing(e *event.Event) amqp.Publishing {
 	if enc := e.DeprecatedDataContentEncoding(); enc != "" {
 		h[hdrContentEncoding] = enc
 	}
-	for k, v := range e.Extensions() {
+	for k, v := range eventing.Extensions(e) {
 		h[k] = headerValue(v)
 	}
 	return amqp.Publishing{

@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"time"
 
@@ -82,6 +83,10 @@ type Params struct {
 	ConnectionName string
 	// Logger gets the Queue's log lines; nil means slog.Default().
 	Logger *slog.Logger
+
+	// dial, when set, opens the sockets of the publishing connection
+	// instead of dialBatched: tests watch and break them with it.
+	dial func(network, addr string) (net.Conn, error)
 }
 
 // withDefaults returns p with its zero values replaced by the defaults, or
@@ -123,6 +128,9 @@ func (p Params) withDefaults() (Params, error) {
 	}
 	if p.Logger == nil {
 		p.Logger = slog.Default()
+	}
+	if p.dial == nil {
+		p.dial = dialBatched(DialTimeout)
 	}
 	return p, nil
 }

@@ -90,6 +90,8 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 
 	q.send = newLink(p.URL, p.ConnectionName+" publish", q.log,
 		q.setupPublisher, q.pub.lost)
+	// Concurrent publishes leave in one write (see batchedConn).
+	q.send.dial = p.dial
 	q.send.start()
 	if err := q.send.wait(ctx); err != nil {
 		q.send.close()
