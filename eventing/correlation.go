@@ -60,7 +60,7 @@ func StringExtension(e *event.Event, name string) string {
 }
 
 func stringExtension(e *event.Event, name string) string {
-	v, ok := e.Extensions()[name]
+	v, ok := extension(e, name)
 	if !ok {
 		return ""
 	}
@@ -71,10 +71,27 @@ func stringExtension(e *event.Event, name string) string {
 	return s
 }
 
+// extension is e's extension name, read in place: Event.Extensions
+// copies the whole map on every call, and TaskID is asked for several
+// times a delivery.
+func extension(e *event.Event, name string) (any, bool) {
+	var exts map[string]any
+	switch c := e.Context.(type) {
+	case *event.EventContextV1:
+		exts = c.Extensions
+	case *event.EventContextV03:
+		exts = c.Extensions
+	default:
+		exts = e.Extensions()
+	}
+	v, ok := exts[name]
+	return v, ok
+}
+
 // brokerTTL returns e's knativebrokerttl, or BrokerTTLDefault when it has
 // none or it is not a number.
 func brokerTTL(e *event.Event) int {
-	v, ok := e.Extensions()[ExtBrokerTTL]
+	v, ok := extension(e, ExtBrokerTTL)
 	if !ok {
 		return BrokerTTLDefault
 	}
@@ -91,7 +108,7 @@ func brokerTTL(e *event.Event) int {
 // result of) a task that is not its own.
 func stampAccepted(e *event.Event) {
 	e.SetExtension(ExtCorrelationID, NewTaskID(e))
-	if _, ok := e.Extensions()[ExtBrokerTTL]; !ok {
+	if _, ok := extension(e, ExtBrokerTTL); !ok {
 		e.SetExtension(ExtBrokerTTL, BrokerTTLDefault)
 	}
 }
