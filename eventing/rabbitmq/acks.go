@@ -10,7 +10,7 @@ import (
 )
 
 // ackDelay is the longest an ack of a finished message is held back in the
-// hope of acking it with older ones in one frame; see acks.
+// hope of acking it with others in one frame; see acks.
 const ackDelay = 3 * time.Millisecond
 
 // acks sends the acks of one consumer channel. Acking every message on its
@@ -24,6 +24,11 @@ const ackDelay = 3 * time.Millisecond
 // delivered, waiting to retry, or not yet settled by buryRaw) is held back
 // at most ackDelay, then acked on its own: the older one may take minutes,
 // and the held message's prefetch credit is needed for other messages.
+// Only finished messages are ever acked: a multiple ack never covers a
+// tag that is not finished, since every unsettled tag of the channel is
+// in open. Acks of one channel are sent in order under mu, so that a
+// multiple ack never names a tag that was acked already (RabbitMQ would
+// close the channel).
 //
 // The oldest is held back too, at most ackDelay, while no more than
 // holdMax messages are finished: when the prefetch exceeds the
@@ -33,11 +38,6 @@ const ackDelay = 3 * time.Millisecond
 // time, in order: at parallelism 1 every message was acked by a frame of
 // its own, and each frame also costs RabbitMQ a quorum queue command and
 // a delivery of one message to refill the prefetch.
-// Only finished messages are ever acked: a multiple ack never covers a
-// tag that is not finished, since every unsettled tag of the channel is
-// in open. Acks of one channel are sent in order under mu, so that a
-// multiple ack never names a tag that was acked already (RabbitMQ would
-// close the channel).
 type acks struct {
 	mu      sync.Mutex
 	session uint64 // the consumer connection whose tags open holds
