@@ -260,6 +260,10 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer idle.Stop()
 		for {
 			b.deliverSafely(dctx, d)
+			if next, ok := b.claimNext(ctx); ok {
+				d = next
+				continue
+			}
 			<-slots
 			select {
 			case freed <- struct{}{}:
@@ -310,6 +314,23 @@ func (b *Broker) Run(ctx context.Context) error {
 // workerIdleMax is how long a delivery worker of Run waits for the next
 // delivery before it ends.
 const workerIdleMax = 10 * time.Second
+
+// claimNext claims one due delivery for a worker of Run that has just
+// finished one, keeping its slot, unless ctx (Run's) is done. While the
+// queue has due deliveries, a worker goes on from one to the next by
+// itself: through Run's loop, each delivery cost two goroutine hand-offs
+// (the freed slot to the loop, the claimed delivery back to a worker),
+// which at parallelism 1 lie on every event's path.
+func (b *Broker) claimNext(ctx context.Context) (Delivery, bool) {
+	if ctx.Err() != nil {
+		return Delivery{}, false
+	}
+	ds, _ := b.queue.Claim(time.Now(), 1)
+	if len(ds) == 0 {
+		return Delivery{}, false
+	}
+	return ds[0], true
+}
 
 // Abort cuts short the deliveries in flight after Run's context ended.
 func (b *Broker) Abort() {

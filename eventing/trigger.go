@@ -19,6 +19,9 @@ type Trigger struct {
 	Delivery DeliveryPolicy
 
 	filter eventfilter.Filter
+	// readsExtensions is set when the filter may read an extension, so
+	// that Matches must prepare the event with matchable first.
+	readsExtensions bool
 }
 
 // Name returns the Trigger's name.
@@ -45,12 +48,46 @@ func newTrigger(spec *eventingv1.Trigger, brokerDelivery DeliveryPolicy) (
 		return nil, fmt.Errorf("trigger %s: %w", spec.Name, err)
 	}
 	t.filter = f
+	t.readsExtensions = readsExtensions(spec.Spec)
 	return t, nil
 }
 
+// readsExtensions reports whether the filter of spec may read an
+// extension: every filter but none and spec.filter's attributes on context
+// attributes only (type, source...), the commonest Trigger.
+func readsExtensions(spec eventingv1.TriggerSpec) bool {
+	if len(spec.Filters) > 0 {
+		return true
+	}
+	if spec.Filter == nil {
+		return false
+	}
+	for name := range spec.Filter.Attributes {
+		if !contextAttributes[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// contextAttributes are the names Knative's attributes filter reads from
+// the event's context (attributes.LookupAttribute); any other name is an
+// extension.
+var contextAttributes = map[string]bool{
+	"specversion": true, "type": true, "source": true, "subject": true,
+	"id": true, "time": true, "dataschema": true, "schemaurl": true,
+	"datacontenttype": true, "datamediatype": true,
+	"datacontentencoding": true,
+}
+
 // Matches reports whether e passes the Trigger's filter. A Trigger without
-// a filter matches every event.
+// a filter matches every event. The dispatcher asks for every delivery;
+// the event is copied to turn its extensions into strings (matchable)
+// only when the filter may read one.
 func (t *Trigger) Matches(e *event.Event) bool {
+	if !t.readsExtensions {
+		return t.matches(e)
+	}
 	return t.matches(matchable(e))
 }
 

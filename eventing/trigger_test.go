@@ -128,6 +128,46 @@ func TestTriggerFilterMatchesNonStringExtension(t *testing.T) {
 	}
 }
 
+// A filter on context attributes only takes the event as it is; one that
+// may read an extension gets the extensions as strings (matchable).
+func TestTriggerPreparesEventOnlyForFiltersOnExtensions(t *testing.T) {
+	var e event.Event
+	raw := `{"specversion":"1.0","id":"1","source":"/s","type":"job",
+		"time":"2026-07-01T12:00:00Z","priority":5}`
+	if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		spec    *eventingv1.Trigger
+		prepare bool
+		want    bool
+	}{
+		{"no filter", triggerSpec("t", nil), false, true},
+		{"type and time", triggerSpec("t", map[string]string{"type": "job",
+			"time": "2026-07-01T12:00:00Z"}), false, true},
+		{"type differs", triggerSpec("t", map[string]string{
+			"type": "other"}), false, false},
+		{"extension", triggerSpec("t", map[string]string{
+			"priority": "5"}), true, true},
+		{"filters on type", triggerSpec("t", nil,
+			eventingv1.SubscriptionsAPIFilter{
+				Exact: map[string]string{"type": "job"}}), true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := mustTrigger(t, tt.spec)
+			if tr.readsExtensions != tt.prepare {
+				t.Errorf("readsExtensions = %v, want %v",
+					tr.readsExtensions, tt.prepare)
+			}
+			if got := tr.Matches(&e); got != tt.want {
+				t.Errorf("Matches = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestTriggerFiltersReplaceFilter(t *testing.T) {
 	e := orderEvent()
 	tests := []struct {

@@ -488,7 +488,9 @@ func (s *RedisStore) updateFrom(ctx context.Context, e *event.Event,
 			if r.finished {
 				s.finished.wake(id)
 			}
-			s.log.Debug("task updated in redis", "task", id, "id", e.ID())
+			if s.debug() {
+				s.log.Debug("task updated in redis", "task", id, "id", e.ID())
+			}
 			return nil
 		}
 		read, guessed, d = r.current, true, nil
@@ -524,8 +526,10 @@ func (s *RedisStore) updateFrom(ctx context.Context, e *event.Event,
 				s.finished.wake(id)
 			}
 			s.cache.put(id, raw)
-			s.log.Debug("task updated", "task", id, "id", e.ID(),
-				"state", t.State, "tries", try)
+			if s.debug() {
+				s.log.Debug("task updated", "task", id, "id", e.ID(),
+					"state", t.State, "tries", try)
+			}
 			return nil
 		}
 
@@ -541,6 +545,13 @@ func (s *RedisStore) updateFrom(ctx context.Context, e *event.Event,
 			}
 		}
 	}
+}
+
+// debug reports whether the store logs at debug. Its lines for every
+// update are built only then: the attributes of a line not written are
+// still boxed, allocations on every report.
+func (s *RedisStore) debug() bool {
+	return s.log.Enabled(context.Background(), slog.LevelDebug)
 }
 
 // read returns the JSON of a task, nil when there is none.

@@ -10,7 +10,7 @@ import (
 )
 
 // ackDelay is the longest an ack of a finished message is held back in the
-// hope of acking it with older ones in one frame; see acks.
+// hope of acking it with others in one frame; see acks.
 const ackDelay = 3 * time.Millisecond
 
 // acks sends the acks of one consumer channel. Acking every message on its
@@ -29,12 +29,24 @@ const ackDelay = 3 * time.Millisecond
 // in open. Acks of one channel are sent in order under mu, so that a
 // multiple ack never names a tag that was acked already (RabbitMQ would
 // close the channel).
+//
+// The oldest is held back too, at most ackDelay, while no more than
+// holdMax messages are finished: when the prefetch exceeds the
+// parallelism, the lane has messages to spare, and one frame then acks
+// the run of messages that finished meanwhile instead of one frame each.
+// That matters most at low parallelism, where messages finish one at a
+// time, in order: at parallelism 1 every message was acked by a frame of
+// its own, and each frame also costs RabbitMQ a quorum queue command and
+// a delivery of one message to refill the prefetch.
 type acks struct {
 	mu      sync.Mutex
 	session uint64 // the consumer connection whose tags open holds
 	ch      amqp.Acknowledger
 	open    []openTag // unsettled tags of the channel, oldest first
 	held    int       // finished tags in open
+	// holdMax is how many finished tags may wait for the timer when the
+	// oldest is among them; 0 acks the oldest at once. See Open.
+	holdMax int
 	timer   *time.Timer
 	onError func(error) // for acks that fail after their caller left
 }
@@ -87,9 +99,9 @@ func (a *acks) received(session uint64, ch amqp.Acknowledger, tag uint64) {
 }
 
 // ack acks the message d of session, now finished: at once, with every
-// older finished one, when it is the oldest unsettled; else after ackDelay
-// at most. It returns the error of an ack sent now; a held one's error
-// goes to onError.
+// older finished one, when the oldest unsettled is finished and more than
+// holdMax are; else after ackDelay at most. It returns the error
+// of an ack sent now; a held one's error goes to onError.
 func (a *acks) ack(session uint64, d amqp.Delivery) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -100,7 +112,7 @@ func (a *acks) ack(session uint64, d amqp.Delivery) error {
 	}
 	a.open[i].finished = true
 	a.held++
-	if i == 0 {
+	if a.open[0].finished && a.held > a.holdMax {
 		return a.sendOldest()
 	}
 	if a.timer == nil {

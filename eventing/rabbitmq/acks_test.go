@@ -90,6 +90,37 @@ func TestAcksOfFinishedMessagesGoInOneFrame(t *testing.T) {
 	wantSent(t, ch, "tag 4 finished, the oldest", "ack 4")
 }
 
+// With prefetch to spare, messages that finish in order (parallelism 1)
+// are acked together: the oldest waits until more than holdMax are
+// finished, or for the timer.
+func TestAcksOfInOrderMessagesWaitForOthers(t *testing.T) {
+	a, ch, ds := newTestAcks(4)
+	a.holdMax = 2
+	for _, i := range []int{0, 1} {
+		if err := a.ack(0, ds[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantSent(t, ch, "tags 1 and 2 finished")
+	if err := a.ack(0, ds[2]); err != nil {
+		t.Fatal(err)
+	}
+	wantSent(t, ch, "tag 3 finished, one more than holdMax", "ack ..3")
+
+	if err := a.ack(0, ds[3]); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var got []string
+	for len(got) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		got = ch.take()
+	}
+	if !slices.Equal(got, []string{"ack 4"}) {
+		t.Fatalf("tag 4 alone: sent %q, want [ack 4] from the timer", got)
+	}
+}
+
 // A message still out (being delivered, or waiting to retry) is never
 // acked with the finished ones after it; those are acked on their own.
 func TestHeldAcksNeverCoverAnUnfinishedMessage(t *testing.T) {

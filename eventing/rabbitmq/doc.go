@@ -68,7 +68,10 @@
 //     1 s later; nothing is acked and dropped. A finished message whose
 //     older ones are still out is acked up to 3 ms later, with them in one
 //     frame when they finish by then (multiple), else on its own; a
-//     multiple ack never covers a message that is not finished.
+//     multiple ack never covers a message that is not finished. When the
+//     prefetch exceeds the parallelism, the oldest finished message waits
+//     too, up to 3 ms or until half the spare prefetch is finished, so
+//     that messages finishing in order are acked in one frame.
 //   - Retry keeps the message unacked in this process and offers it again
 //     at its due time; attempts live in memory only.
 //   - Messages not acked when a dispatcher dies or loses its connection go

@@ -80,6 +80,10 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 			trigger: tr.Name, queue: top.bindings[i].queue,
 			parallelism: n, prefetch: max(p.Prefetch, n),
 		}
+		// Up to half the messages the parallelism leaves of the
+		// prefetch wait to be acked together (see acks); the other
+		// half keeps the lane's deliveries supplied meanwhile.
+		l.acks.holdMax = (l.prefetch - l.parallelism) / 2
 		l.acks.onError = func(err error) {
 			// RabbitMQ delivers those messages again.
 			q.log.Warn("ack finished messages", "trigger", tr.Name,
