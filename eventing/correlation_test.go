@@ -245,4 +245,3 @@ func TestExtensionsAreThoseOfTheEventInEverySpecVersion(t *testing.T) {
 		}
 	}
 }
-

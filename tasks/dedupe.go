@@ -41,13 +41,16 @@ func claimValue(taskID, token string) string {
 }
 
 // Claim implements the Deduper: SET NX of a claim, or the earlier value.
-func (p Published) Claim(ctx context.Context, key, taskID, token string) (
-	string, bool, bool, error) {
+// The claim expires at expires, a time and not a duration, so that a SET
+// that reaches Redis late holds the key no longer (or not at all).
+func (p Published) Claim(ctx context.Context, key, taskID, token string,
+	expires time.Time) (string, bool, bool, error) {
 	var prior string
 	mine := claimValue(taskID, token)
 	err := p.s.do(ctx, func(ctx context.Context, r redis.Cmdable) (err error) {
-		prior, err = r.SetArgs(ctx, p.key(key), mine,
-			redis.SetArgs{Mode: "NX", TTL: ClaimTTL, Get: true}).Result()
+		prior, err = r.SetArgs(ctx, p.key(key), mine, redis.SetArgs{
+			Mode: "NX", ExpireAt: expires.Truncate(time.Millisecond),
+			Get: true}).Result()
 		return err
 	})
 	switch {
@@ -117,9 +120,11 @@ type DiskPublished struct{ s *DiskStore }
 // Published returns the store's record of published events.
 func (s *DiskStore) Published() DiskPublished { return DiskPublished{s} }
 
-// Claim implements the RabbitMQ backend's Deduper.
-func (p DiskPublished) Claim(ctx context.Context, key, taskID, token string) (
-	first string, dup, pending bool, err error) {
+// Claim implements the RabbitMQ backend's Deduper. The claim counts for
+// ClaimTTL by the store's own clock; expires is not needed, as a write to
+// the local file cannot land late.
+func (p DiskPublished) Claim(ctx context.Context, key, taskID, token string,
+	_ time.Time) (first string, dup, pending bool, err error) {
 	now := p.s.now()
 	err = p.s.writes.Write(func(tx *bolt.Tx) error {
 		first, dup, pending = "", false, false

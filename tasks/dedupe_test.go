@@ -8,8 +8,8 @@ import (
 
 // deduper is the RabbitMQ backend's Deduper, as both stores implement it.
 type deduper interface {
-	Claim(ctx context.Context, key, taskID, token string) (string, bool,
-		bool, error)
+	Claim(ctx context.Context, key, taskID, token string,
+		expires time.Time) (string, bool, bool, error)
 	Stored(ctx context.Context, key, taskID string) error
 	Release(ctx context.Context, key, taskID, token string) error
 }
@@ -21,7 +21,8 @@ func checkClaims(t *testing.T, d deduper) {
 	ctx := context.Background()
 	claimAs := func(key, task, token string) (string, bool, bool) {
 		t.Helper()
-		first, dup, pending, err := d.Claim(ctx, key, task, token)
+		first, dup, pending, err := d.Claim(ctx, key, task, token,
+			time.Now().Add(ClaimTTL))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,17 +82,40 @@ func TestRedisPublishedClaimsEachEventOnce(t *testing.T) {
 	}
 }
 
+// A claim lasts until the time it was given, not a duration from when
+// Redis got it: a claim command held up past that time holds nothing.
+func TestRedisClaimExpiresAtItsTime(t *testing.T) {
+	s := redisTestStore(t, RedisOptions{})
+	p := s.Published()
+	ctx := context.Background()
+	at := time.Now().Add(1500 * time.Millisecond)
+	if _, dup, _, err := p.Claim(ctx, "k3", "task", "t", at); err != nil || dup {
+		t.Fatalf("claim = dup %v, %v", dup, err)
+	}
+	ttl := s.client.PTTL(ctx, s.prefix+"event:k3").Val()
+	if ttl <= 0 || ttl > 1500*time.Millisecond {
+		t.Errorf("claim lasts %v, want at most 1.5 s", ttl)
+	}
+	late := time.Now().Add(-time.Second)
+	if _, dup, _, err := p.Claim(ctx, "k4", "task", "t", late); err != nil || dup {
+		t.Fatalf("late claim = dup %v, %v", dup, err)
+	}
+	if n := s.client.Exists(ctx, s.prefix+"event:k4").Val(); n != 0 {
+		t.Error("a claim that came after its expiry holds the key")
+	}
+}
+
 func TestDiskPublishedClaimsEachEventOnce(t *testing.T) {
 	f := newDiskFixture(t)
 	checkClaims(t, f.store.Published())
 
 	// A claim left by a process that died counts for ClaimTTL only.
 	p := f.store.Published()
-	if _, dup, _, _ := p.Claim(context.Background(), "k2", "dead", "t1"); dup {
+	if _, dup, _, _ := p.Claim(context.Background(), "k2", "dead", "t1", time.Time{}); dup {
 		t.Fatal("fresh key taken")
 	}
 	f.clock = f.clock.Add(ClaimTTL + time.Second)
-	if _, dup, _, _ := p.Claim(context.Background(), "k2", "alive", "t2"); dup {
+	if _, dup, _, _ := p.Claim(context.Background(), "k2", "alive", "t2", time.Time{}); dup {
 		t.Error("an expired claim still holds the key")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryfn/ferry/eventing"
 )
@@ -28,7 +29,7 @@ func BenchmarkRedisAccept(b *testing.B) {
 			e := redisTestAccepted(fmt.Sprint("acc-", n), "bench.accept",
 				"application/json", data)
 			key, task := eventing.EventKey(e), eventing.TaskID(e)
-			if _, dup, _, err := p.Claim(ctx, key, task, task); err != nil || dup {
+			if _, dup, _, err := p.Claim(ctx, key, task, task, time.Now().Add(ClaimTTL)); err != nil || dup {
 				b.Fatalf("claim %d: dup %v, %v", n, dup, err)
 			}
 			if err := p.Stored(ctx, key, task); err != nil {

@@ -19,13 +19,15 @@ import (
 // claim, and so does a Claim whose answer was lost (the store may hold it
 // or not); a claim left by a process that died expires after ClaimTTL.
 type Deduper interface {
-	// Claim reserves key for taskID, as the attempt token (see claim).
-	// When the key was claimed or stored before, dup is set and first
-	// names that task; pending says the other claim's publish is still
-	// under way. A claim of the same token (a retried command whose
-	// first try landed) is not a duplicate.
-	Claim(ctx context.Context, key, taskID, token string) (first string,
-		dup, pending bool, err error)
+	// Claim reserves key for taskID, as the attempt token (see claim),
+	// until expires at the latest: also a claim command that reaches the
+	// store late (held up in the client or the network) holds the key no
+	// longer than that. When the key was claimed or stored before, dup is
+	// set and first names that task; pending says the other claim's
+	// publish is still under way. A claim of the same token (a retried
+	// command whose first try landed) is not a duplicate.
+	Claim(ctx context.Context, key, taskID, token string,
+		expires time.Time) (first string, dup, pending bool, err error)
 	// Stored records that the event with key, of task taskID, is now held
 	// by RabbitMQ.
 	Stored(ctx context.Context, key, taskID string) error
@@ -42,15 +44,15 @@ type Deduper interface {
 // dropping the claim of another attempt that is publishing.
 type claim struct {
 	key, task, token string
-	// at is when the attempt began: the claim lasts ClaimTTL from then
-	// at most.
-	at time.Time
+	// expires is when the claim ends at the latest, should it stay: set
+	// for each Claim call, ClaimTTL after it.
+	expires time.Time
 }
 
 // newClaim is a claim of key for task with a fresh token.
 func newClaim(key, task string) claim {
 	return claim{key: key, task: task,
-		token: strconv.FormatUint(rand.Uint64(), 36), at: time.Now()}
+		token: strconv.FormatUint(rand.Uint64(), 36)}
 }
 
 // ClaimTTL is how long a Deduper keeps a claim that was neither stored

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -37,7 +38,11 @@ type Queue struct {
 	closed  bool
 	flying  int           // publishes in progress
 	landed  chan struct{} // closed when the last one ends after Close
+	stop    chan struct{} // closed by Close: background retries end
 	consume *link         // the consuming connection, once started
+
+	// unknownReleases counts the releaseUnknown loops under way.
+	unknownReleases atomic.Int64
 
 	mu      sync.Mutex
 	lanes   []*lane
@@ -66,7 +71,7 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 		p:    p,
 		top:  top,
 		log:  p.Logger.With("component", "rabbitmq", "broker", p.Broker),
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 		held: map[uint64]*message{},
 	}
 	q.pub = &publisher{timeout: p.PublishTimeout, log: q.log,
@@ -278,30 +283,51 @@ func (q *Queue) releaseClaim(ctx context.Context, e *event.Event, c claim) {
 // reached the store with its answer lost and, left there, would hold
 // every repost of e off until it expires. The claim command may also
 // still be on its way (queued in the client, held up in the network) and
-// land after a release, so the release is sent again, at growing pauses,
-// until the claim would have expired; each costs one small script, and
-// only a failing store makes them.
+// land after a release, so the release is sent again, at the pauses of
+// unknownReleasePauses, until c.expires, after which the claim cannot
+// hold the key even if it lands. At most maxUnknownReleases of them run
+// at once: during a long outage, when producers keep reposting, the
+// others are left to expire (their claims rarely reached the store).
 func (q *Queue) releaseUnknown(ctx context.Context, e *event.Event,
 	c claim) {
+	if q.unknownReleases.Add(1) > maxUnknownReleases {
+		q.unknownReleases.Add(-1)
+		return
+	}
 	q.hold()
 	go func() {
 		defer q.leave()
+		defer q.unknownReleases.Add(-1)
 		ctx := context.WithoutCancel(ctx)
-		deadline := c.at.Add(ClaimTTL)
 		var err error
-		for wait := backgroundRetryMin; !q.isClosed() &&
-			time.Now().Add(wait).Before(deadline); wait = min(2*wait,
-			backgroundRetryMax) {
+		for _, wait := range unknownReleasePauses {
+			if !time.Now().Before(c.expires) {
+				break
+			}
 			rctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
 			err = q.p.Dedupe.Release(rctx, c.key, c.task, c.token)
 			cancel()
-			time.Sleep(wait)
+			if !q.pause(wait) {
+				break
+			}
 		}
 		if err != nil {
 			q.log.Warn("release claim", "id", e.ID(), "err", err)
 		}
 	}()
 }
+
+// unknownReleasePauses are the pauses after each release of a claim
+// whose outcome is unknown: the first tries catch a claim that lands a
+// moment late, the last ones one held up for long; seven releases in all
+// over a claim's 30 s.
+var unknownReleasePauses = []time.Duration{100 * time.Millisecond,
+	400 * time.Millisecond, 1500 * time.Millisecond, 4 * time.Second,
+	8 * time.Second, 16 * time.Second, 0}
+
+// maxUnknownReleases bounds the releases of claims of unknown outcome
+// under way at once.
+const maxUnknownReleases = 1024
 
 // retryLater runs f, a write of e's record in Dedupe, in the background,
 // and tries it again, with pauses that grow from backgroundRetryMin to
@@ -314,11 +340,14 @@ func (q *Queue) retryLater(ctx context.Context, e *event.Event, what string,
 	go func() {
 		defer q.leave()
 		ctx := context.WithoutCancel(ctx)
+		try := func() error {
+			fctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
+			defer cancel()
+			return f(fctx)
+		}
 		deadline := time.Now().Add(ClaimTTL)
 		for wait := backgroundRetryMin; ; wait = min(2*wait, backgroundRetryMax) {
-			fctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
-			err := f(fctx)
-			cancel()
+			err := try()
 			if err == nil {
 				return
 			}
@@ -326,7 +355,13 @@ func (q *Queue) retryLater(ctx context.Context, e *event.Event, what string,
 				q.log.Warn(what, "id", e.ID(), "err", err)
 				return
 			}
-			time.Sleep(wait)
+			if !q.pause(wait) {
+				// Closing: one last try while the store is still open.
+				if err := try(); err != nil {
+					q.log.Warn(what, "id", e.ID(), "err", err)
+				}
+				return
+			}
 		}
 	}()
 }
@@ -351,8 +386,9 @@ func (q *Queue) isClosed() bool {
 func (q *Queue) claim(ctx context.Context, e *event.Event, c claim) (
 	first string, dup bool, err error) {
 	for wait := claimPollMin; ; {
+		c.expires = time.Now().Add(ClaimTTL)
 		first, dup, pending, err := q.p.Dedupe.Claim(ctx, c.key, c.task,
-			c.token)
+			c.token, c.expires)
 		switch {
 		case err != nil:
 			q.releaseUnknown(ctx, e, c)
@@ -497,6 +533,7 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	q.closed = true
+	close(q.stop)
 	landed := make(chan struct{})
 	if q.flying == 0 {
 		close(landed)
@@ -523,7 +560,25 @@ func (q *Queue) Close() error {
 		consume.close()
 	}
 	q.send.close()
+	// Publishes whose confirm had not come learn now that it never will
+	// and release their claims: while the store is still open.
+	select {
+	case <-landed:
+	case <-time.After(closeGrace):
+	}
 	return nil
+}
+
+// pause waits d, or reports false at once when Close is called.
+func (q *Queue) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-q.stop:
+		return false
+	}
 }
 
 // enter counts a publish in flight, unless the Queue is closed.

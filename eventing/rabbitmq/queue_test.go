@@ -110,10 +110,12 @@ type memoryDeduper struct {
 	// once and land that much later, as a command held up on its way.
 	loseAnswers int
 	landLate    time.Duration
+	// releaseTakes is how long a Release takes, as a store's round trip.
+	releaseTakes time.Duration
 }
 
-func (d *memoryDeduper) Claim(_ context.Context, key, task, token string) (
-	string, bool, bool, error) {
+func (d *memoryDeduper) Claim(_ context.Context, key, task, token string,
+	_ time.Time) (string, bool, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.err != nil {
@@ -160,6 +162,7 @@ func (d *memoryDeduper) Stored(_ context.Context, key, task string) error {
 
 func (d *memoryDeduper) Release(_ context.Context, key, task,
 	token string) error {
+	time.Sleep(d.releaseTakes)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.claimed[key] == task+" "+token {
@@ -221,7 +224,7 @@ func TestPutWithDeduperMarksOnlyConfirmedEvents(t *testing.T) {
 	}
 	// Its claim is released: the retry is published.
 	if _, _, pending, _ := dd.Claim(context.Background(), eventing.EventKey(e),
-		"other", "retry"); pending {
+		"other", "retry", time.Now().Add(ClaimTTL)); pending {
 		t.Error("the refused event's claim was kept: its retry would wait for it")
 	}
 }
@@ -303,6 +306,76 @@ func TestPutConfirmedLateIsNotPublishedAgain(t *testing.T) {
 	}
 	if n := ready(t, queueOf(t, q, "all")); n != 2 {
 		t.Errorf("queue holds %d messages, want 2 (before, slow once)", n)
+	}
+}
+
+// During a long store outage every post's claim fails: the releases of
+// claims of unknown outcome are bounded in number, and Close ends them at
+// once instead of waiting for the claims' 30 s.
+func TestReleasesOfUnknownClaimsAreBoundedAndEndAtClose(t *testing.T) {
+	dd := &memoryDeduper{stored: map[string]string{},
+		err: errors.New("redis: i/o timeout")}
+	q := openQueue(t, Params{Dedupe: dd, PublishTimeout: time.Second,
+		Triggers: []*eventingv1.Trigger{trig("all", nil, 0)}})
+	var wg sync.WaitGroup
+	for i := range 2 * maxUnknownReleases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = q.Put(context.Background(), newEvent(fmt.Sprint("o", i),
+				"t"), []string{"all"})
+		}()
+	}
+	wg.Wait()
+	if n := q.unknownReleases.Load(); n > maxUnknownReleases {
+		t.Errorf("%d releases under way, want at most %d", n,
+			maxUnknownReleases)
+	}
+	start := time.Now()
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v with releases under way", d)
+	}
+	eventually(t, "release loops ended", func() error {
+		if n := q.unknownReleases.Load(); n != 0 {
+			return fmt.Errorf("%d still under way", n)
+		}
+		return nil
+	})
+}
+
+// A publish still waiting for its confirm when the Queue closes learns
+// that it failed when the channel closes, and releases its claim before
+// Close returns: the store, closed after the Queue, would refuse it.
+func TestCloseReleasesClaimsOfUnconfirmedPublishes(t *testing.T) {
+	px := startProxy(t)
+	dd := &memoryDeduper{stored: map[string]string{},
+		releaseTakes: 100 * time.Millisecond}
+	q := openQueue(t, Params{URL: px.url(), Dedupe: dd,
+		PublishTimeout: 200 * time.Millisecond,
+		Triggers:       []*eventingv1.Trigger{trig("all", nil, 0)}})
+	e := newEvent("closing", "dev.ferry.test")
+	px.Freeze(true)
+	if _, err := q.Put(context.Background(), e,
+		[]string{"all"}); !errors.Is(err, errSettlesLater) {
+		t.Fatalf("put while RabbitMQ is silent: %v, want its outcome later",
+			err)
+	}
+	go func() {
+		// After Close's wait for publishes in flight (200 ms + 1 s): the
+		// close handshake gets no answer meanwhile either.
+		time.Sleep(1500 * time.Millisecond)
+		px.Down()
+	}()
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, pending, _ := dd.Claim(context.Background(),
+		eventing.EventKey(e), "repost", "r", time.Now()); pending {
+		t.Error("the claim of a publish that was never confirmed outlived " +
+			"Close")
 	}
 }
 
