@@ -89,9 +89,15 @@
 //
 //   - RabbitMQ cannot tell a duplicate: without Params.Dedupe, the same
 //     event posted twice is published twice, and the task store must absorb
-//     it by id. With it, two identical events posted at the same instant
-//     can both be published (the check is made before the publish, the mark
-//     after the confirm, so that nothing is lost when either fails).
+//     it by id. With it, Put claims the event before it publishes (copies
+//     posted at the same instant wait for that claim) and marks it stored
+//     after the confirm, in the background. A claim whose answer was lost
+//     is released again and again until it would expire; a publish whose
+//     confirm comes after Put returned keeps its claim until the confirm
+//     says what became of it. The event can still be published twice when
+//     the stored mark never lands (the store down, then the process gone)
+//     and a copy comes after the claim expired (ClaimTTL), or when a
+//     confirm comes later than that.
 //   - Attempts, the dead letter phase and the due time of a retry are held
 //     in memory: a message redelivered after a dispatcher died starts again
 //     from its first attempt to the subscriber.
