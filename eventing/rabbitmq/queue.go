@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -41,8 +40,8 @@ type Queue struct {
 	stop    chan struct{} // closed by Close: background retries end
 	consume *link         // the consuming connection, once started
 
-	// unknownReleases counts the releaseUnknown loops under way.
-	unknownReleases atomic.Int64
+	// releaser releases claims of unknown outcome (with Params.Dedupe).
+	releaser *releaser
 
 	mu      sync.Mutex
 	lanes   []*lane
@@ -76,6 +75,9 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 	}
 	q.pub = &publisher{timeout: p.PublishTimeout, log: q.log,
 		optional: p.Exchange != ""}
+	if p.Dedupe != nil {
+		q.releaser = newReleaser(p.Dedupe, p.PublishTimeout, q.log, q.stop)
+	}
 	for i, tr := range p.Triggers {
 		n, err := parallelism(tr, p.Parallelism)
 		if err != nil {
@@ -279,56 +281,6 @@ func (q *Queue) releaseClaim(ctx context.Context, e *event.Event, c claim) {
 	}
 }
 
-// releaseUnknown releases claim c of e, whose Claim failed: it may have
-// reached the store with its answer lost and, left there, would hold
-// every repost of e off until it expires. The claim command may also
-// still be on its way (queued in the client, held up in the network) and
-// land after a release, so the release is sent again, at the pauses of
-// unknownReleasePauses, until c.expires, after which the claim cannot
-// hold the key even if it lands. At most maxUnknownReleases of them run
-// at once: during a long outage, when producers keep reposting, the
-// others are left to expire (their claims rarely reached the store).
-func (q *Queue) releaseUnknown(ctx context.Context, e *event.Event,
-	c claim) {
-	if q.unknownReleases.Add(1) > maxUnknownReleases {
-		q.unknownReleases.Add(-1)
-		return
-	}
-	q.hold()
-	go func() {
-		defer q.leave()
-		defer q.unknownReleases.Add(-1)
-		ctx := context.WithoutCancel(ctx)
-		var err error
-		for _, wait := range unknownReleasePauses {
-			if !time.Now().Before(c.expires) {
-				break
-			}
-			rctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
-			err = q.p.Dedupe.Release(rctx, c.key, c.task, c.token)
-			cancel()
-			if !q.pause(wait) {
-				break
-			}
-		}
-		if err != nil {
-			q.log.Warn("release claim", "id", e.ID(), "err", err)
-		}
-	}()
-}
-
-// unknownReleasePauses are the pauses after each release of a claim
-// whose outcome is unknown: the first tries catch a claim that lands a
-// moment late, the last ones one held up for long; seven releases in all
-// over a claim's 30 s.
-var unknownReleasePauses = []time.Duration{100 * time.Millisecond,
-	400 * time.Millisecond, 1500 * time.Millisecond, 4 * time.Second,
-	8 * time.Second, 16 * time.Second, 0}
-
-// maxUnknownReleases bounds the releases of claims of unknown outcome
-// under way at once.
-const maxUnknownReleases = 1024
-
 // retryLater runs f, a write of e's record in Dedupe, in the background,
 // and tries it again, with pauses that grow from backgroundRetryMin to
 // backgroundRetryMax, until it succeeds, the Queue closes or ClaimTTL
@@ -391,7 +343,8 @@ func (q *Queue) claim(ctx context.Context, e *event.Event, c claim) (
 			c.token, c.expires)
 		switch {
 		case err != nil:
-			q.releaseUnknown(ctx, e, c)
+			// The claim may have reached the store with its answer lost.
+			q.releaser.add(c, e.ID())
 			return "", false, fmt.Errorf("dedupe: %w", err)
 		case !dup:
 			return "", false, nil

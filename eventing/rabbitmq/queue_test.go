@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,12 @@ func (d *memoryDeduper) Release(_ context.Context, key, task,
 	return nil
 }
 
+func (d *memoryDeduper) setErr(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.err = err
+}
+
 func (d *memoryDeduper) isStored(key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -309,41 +316,67 @@ func TestPutConfirmedLateIsNotPublishedAgain(t *testing.T) {
 	}
 }
 
-// During a long store outage every post's claim fails: the releases of
-// claims of unknown outcome are bounded in number, and Close ends them at
-// once instead of waiting for the claims' 30 s.
-func TestReleasesOfUnknownClaimsAreBoundedAndEndAtClose(t *testing.T) {
-	dd := &memoryDeduper{stored: map[string]string{},
-		err: errors.New("redis: i/o timeout")}
+// During a long store outage every post's claim fails, and most of those
+// claims never reach the store; when it comes back some land a moment
+// late. Every claim is released, those that landed too, without a
+// goroutine each, and Close ends the releases at once.
+func TestClaimsOfUnknownOutcomeAreAllReleased(t *testing.T) {
+	dd := &memoryDeduper{stored: map[string]string{}}
 	q := openQueue(t, Params{Dedupe: dd, PublishTimeout: time.Second,
 		Triggers: []*eventingv1.Trigger{trig("all", nil, 0)}})
-	var wg sync.WaitGroup
-	for i := range 2 * maxUnknownReleases {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _ = q.Put(context.Background(), newEvent(fmt.Sprint("o", i),
-				"t"), []string{"all"})
-		}()
+	putAll := func(ctx context.Context, prefix string, n int) (failed int) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := q.Put(ctx, newEvent(fmt.Sprint(prefix, i), "t"),
+					[]string{"all"})
+				if err != nil {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		return failed
 	}
-	wg.Wait()
-	if n := q.unknownReleases.Load(); n > maxUnknownReleases {
-		t.Errorf("%d releases under way, want at most %d", n,
-			maxUnknownReleases)
+
+	dd.setErr(errors.New("redis: i/o timeout")) // the outage
+	if n := putAll(context.Background(), "never", 1500); n != 1500 {
+		t.Fatalf("%d of 1500 puts failed during the outage", n)
 	}
+	before := runtime.NumGoroutine()
+	dd.mu.Lock()
+	dd.err, dd.loseAnswers, dd.landLate = nil, 300, time.Second
+	dd.mu.Unlock()
+	if n := putAll(context.Background(), "late", 300); n != 300 {
+		t.Fatalf("%d of 300 puts failed as their answers were lost", n)
+	}
+	if n := q.releaser.size(); n != 1800 {
+		t.Errorf("%d claims to release, want 1800", n)
+	}
+	if g := runtime.NumGoroutine(); g > before+50 {
+		t.Errorf("%d goroutines more for 300 claims to release", g-before)
+	}
+
+	time.Sleep(1500 * time.Millisecond) // the late claims have landed
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n := putAll(ctx, "late", 300); n != 0 {
+		t.Errorf("%d of 300 reposts failed: claims that landed late were "+
+			"not released", n)
+	}
+
 	start := time.Now()
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > time.Second {
-		t.Errorf("Close took %v with releases under way", d)
+		t.Errorf("Close took %v with releases to come", d)
 	}
-	eventually(t, "release loops ended", func() error {
-		if n := q.unknownReleases.Load(); n != 0 {
-			return fmt.Errorf("%d still under way", n)
-		}
-		return nil
-	})
 }
 
 // A publish still waiting for its confirm when the Queue closes learns
