@@ -42,7 +42,7 @@ func (c CPU) Known() bool { return c.HaveRabbitMQ && c.HaveRedis }
 // and Redis servers from /proc. It finds the servers by their process
 // names (beam.smp, redis-server) once, when their URLs name this machine.
 type cpuMeter struct {
-	rabbitmq, redis []string // /proc/<pid>/stat paths
+	rabbitmq, redis []string // /proc/<pid>/stat paths, one or none
 }
 
 // clockTick is the unit of the times in /proc/<pid>/stat: USER_HZ, which
@@ -119,17 +119,8 @@ func sumStatTimes(paths []string) (time.Duration, bool) {
 // and 15th fields, counted after the parenthesised command name (which
 // may hold spaces).
 func statTime(path string) (time.Duration, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	// After ")" come field 3 (state) onwards: utime is field 14.
-	fields := bytes.Fields(b[i+1:])
-	if len(fields) < 13 {
+	fields, ok := statFields(path)
+	if !ok || len(fields) < 13 {
 		return 0, false
 	}
 	utime, err1 := strconv.ParseInt(string(fields[11]), 10, 64)
@@ -140,17 +131,53 @@ func statTime(path string) (time.Duration, bool) {
 	return time.Duration(utime+stime) * clockTick, true
 }
 
-// statsOf lists the stat files of the processes named comm.
+// statsOf is the stat file of the server named comm: of the processes of
+// that name, the one that started first. Short-lived ones of the same name
+// (rabbitmqctl runs a beam.smp of its own) come and go during a run.
 func statsOf(comm string) []string {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	var paths []string
+	var oldest string
+	var oldestStart int64
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "comm"))
-		if err == nil && string(bytes.TrimSpace(b)) == comm {
-			paths = append(paths, filepath.Join(d, "stat"))
+		if err != nil || string(bytes.TrimSpace(b)) != comm {
+			continue
+		}
+		path := filepath.Join(d, "stat")
+		start, ok := statStart(path)
+		if ok && (oldest == "" || start < oldestStart) {
+			oldest, oldestStart = path, start
 		}
 	}
-	return paths
+	if oldest == "" {
+		return nil
+	}
+	return []string{oldest}
+}
+
+// statStart reads a process's start time, in ticks after boot, from its
+// stat file: the 22nd field.
+func statStart(path string) (int64, bool) {
+	fields, ok := statFields(path)
+	if !ok || len(fields) < 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(fields[19]), 10, 64)
+	return n, err == nil
+}
+
+// statFields are the fields of a /proc/<pid>/stat file after the
+// parenthesised command name (which may hold spaces): field 3 onwards.
+func statFields(path string) ([][]byte, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, false
+	}
+	return bytes.Fields(b[i+1:]), true
 }
 
 // isLoopbackURL reports whether raw's host is this machine.

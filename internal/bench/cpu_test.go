@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +26,32 @@ func TestStatTimeReadsUserAndSystemTicks(t *testing.T) {
 	}
 	if _, ok := statTime(filepath.Join(t.TempDir(), "gone")); ok {
 		t.Error("a missing stat file reads as measured")
+	}
+}
+
+// Of two processes of the server's name, the one that started first is
+// the server: a short-lived one (rabbitmqctl's own beam.smp) would vanish
+// mid-run. This test process plays the server, a child started after it
+// the short-lived one.
+func TestStatsOfPicksTheOldestProcessOfTheName(t *testing.T) {
+	self, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Skip("no /proc here")
+	}
+	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() }()
+	got := statsOf(strings.TrimSpace(string(self)))
+	want := fmt.Sprintf("/proc/%d/stat", os.Getpid())
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("statsOf = %v, want [%s]", got, want)
 	}
 }
 
