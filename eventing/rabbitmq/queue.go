@@ -266,9 +266,9 @@ func (q *Queue) settleLate(ctx context.Context, e *event.Event,
 	}
 }
 
-// releaseClaim drops c after e's publish failed, before Put returns, so that
-// the producer's retry publishes at once; should the store not answer, it
-// is tried again in the background.
+// releaseClaim drops c as soon as e's publish failed, so that the
+// producer's retry publishes at once; should the store not answer, it is
+// tried again in the background.
 func (q *Queue) releaseClaim(ctx context.Context, e *event.Event, c claim) {
 	ctx = context.WithoutCancel(ctx)
 	rctx, cancel := context.WithTimeout(ctx, q.p.PublishTimeout)
