@@ -71,6 +71,22 @@ func wantSent(t *testing.T, ch *fakeChannel, step string, want ...string) {
 	}
 }
 
+// wantSentLater waits up to 10 s for the first frames ch sends (a held
+// ack's timer) and checks them against want.
+func wantSentLater(t *testing.T, ch *fakeChannel, step string,
+	want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var got []string
+	for len(got) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		got = ch.take()
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: sent %q, want %q", step, got, want)
+	}
+}
+
 func TestAcksOfFinishedMessagesGoInOneFrame(t *testing.T) {
 	a, ch, ds := newTestAcks(4)
 	a.timer = time.NewTimer(time.Hour) // the held acks wait for the oldest
@@ -110,15 +126,7 @@ func TestAcksOfInOrderMessagesWaitForOthers(t *testing.T) {
 	if err := a.ack(0, ds[3]); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	var got []string
-	for len(got) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-		got = ch.take()
-	}
-	if !slices.Equal(got, []string{"ack 4"}) {
-		t.Fatalf("tag 4 alone: sent %q, want [ack 4] from the timer", got)
-	}
+	wantSentLater(t, ch, "tag 4 alone, from the timer", "ack 4")
 }
 
 // A message still out (being delivered, or waiting to retry) is never
@@ -152,15 +160,7 @@ func TestHeldAckIsSentWithoutTheOldest(t *testing.T) {
 	if err := a.ack(0, ds[1]); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	var got []string
-	for len(got) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-		got = ch.take()
-	}
-	if !slices.Equal(got, []string{"ack 2"}) {
-		t.Fatalf("sent %q, want [ack 2]", got)
-	}
+	wantSentLater(t, ch, "tag 2 alone, from the timer", "ack 2")
 }
 
 // A nack of the oldest message (an unreadable one that could not be
