@@ -132,66 +132,16 @@ func (r *Report) rows() []row {
 		rows = append(rows, drainRow("a", "RabbitMQ raw: consume + ack "+
 			"(prefetch 100, 1 consumer)", "", d))
 	}
-	for _, c := range Concurrencies {
-		t, ok := r.Floor.Ingress[c]
-		if !ok {
-			continue
-		}
-		rw := throughputRow("f", "Floor, no Ferry: HTTP → bare net/http "+
-			"handler → raw publish + confirm → 202", fmt.Sprintf("c=%d", c), t)
-		if raw, ok := r.Ceiling.Publish[c]; ok && raw.Rate() > 0 {
-			rw.ratio = fmt.Sprintf("%.2f of raw publish c=%d",
-				t.Rate()/raw.Rate(), c)
-		}
-		rows = append(rows, rw)
-	}
-	for _, p := range Parallelisms {
-		d, ok := r.Floor.Dispatch[p]
-		if !ok {
-			continue
-		}
-		rw := drainRow("f", "Floor, no Ferry: raw consume → HTTP POST to "+
-			"the trivial subscriber → ack", fmt.Sprintf("p=%d", p), d)
-		if raw := r.Ceiling.Consume; raw.Rate() > 0 {
-			rw.ratio = fmt.Sprintf("%.2f of raw consume", d.Rate()/raw.Rate())
-		}
-		rows = append(rows, rw)
-	}
-	for _, c := range Concurrencies {
-		t, ok := r.Ingress[c]
-		if !ok {
-			continue
-		}
-		rw := throughputRow("b", "Ferry ingress: binary CloudEvent over "+
-			"HTTP → 202 (RabbitMQ + Redis)", fmt.Sprintf("c=%d", c), t)
-		if raw, ok := r.Ceiling.Publish[c]; ok && raw.Rate() > 0 {
-			ratio := t.Rate() / raw.Rate()
-			rw.ratio = fmt.Sprintf("%.2f of raw publish c=%d", ratio, c)
-			if c == targetConcurrency {
-				rw.target = verdict(fmt.Sprintf("≥ %.2f",
-					TargetIngressRatio), ratio >= TargetIngressRatio)
-			}
-		}
-		rows = append(rows, rw)
-	}
-	for _, p := range Parallelisms {
-		d, ok := r.Dispatch[p]
-		if !ok {
-			continue
-		}
-		rw := drainRow("c", "Ferry dispatch → trivial subscriber "+
-			"(RabbitMQ + Redis)", fmt.Sprintf("p=%d", p), d)
-		if raw := r.Ceiling.Consume; raw.Rate() > 0 {
-			ratio := d.Rate() / raw.Rate()
-			rw.ratio = fmt.Sprintf("%.2f of raw consume", ratio)
-			if p == targetParallelism {
-				rw.target = verdict(fmt.Sprintf("≥ %.2f",
-					TargetDispatchRatio), ratio >= TargetDispatchRatio &&
-					d.Complete())
-			}
-		}
-		rows = append(rows, rw)
-	}
+	rows = append(rows, r.publishRows("f", "Floor, no Ferry: HTTP → bare "+
+		"net/http handler → raw publish + confirm → 202", r.Floor.Ingress,
+		false)...)
+	rows = append(rows, r.consumeRows("f", "Floor, no Ferry: raw consume → "+
+		"HTTP POST to the trivial subscriber → ack", r.Floor.Dispatch,
+		false)...)
+	rows = append(rows, r.publishRows("b", "Ferry ingress: binary CloudEvent "+
+		"over HTTP → 202 (RabbitMQ + Redis)", r.Ingress, true)...)
+	rows = append(rows, r.consumeRows("c", "Ferry dispatch → trivial "+
+		"subscriber (RabbitMQ + Redis)", r.Dispatch, true)...)
 	if rt := r.RoundTrip; rt != nil && len(rt.Stored) > 0 {
 		rw := roundTripRow("d", "Ferry submit → result stored "+
 			"(RabbitMQ + Redis, Redis polled)", *rt)
@@ -212,6 +162,74 @@ func (r *Report) rows() []row {
 			acceptedRow("emb", *rt))
 	}
 	return rows
+}
+
+// publishRows are rows of HTTP posts by concurrency, each with its ratio
+// to the raw publish at the same concurrency; with target, the one at
+// targetConcurrency is judged against TargetIngressRatio.
+func (r *Report) publishRows(id, what string, points map[int]Throughput,
+	target bool) []row {
+	var rows []row
+	for _, c := range Concurrencies {
+		t, ok := points[c]
+		if !ok {
+			continue
+		}
+		rw := throughputRow(id, what, fmt.Sprintf("c=%d", c), t)
+		if ratio, ok := r.publishRatio(t, c); ok {
+			rw.ratio = fmt.Sprintf("%.2f of raw publish c=%d", ratio, c)
+			if target && c == targetConcurrency {
+				rw.target = verdict(fmt.Sprintf("≥ %.2f",
+					TargetIngressRatio), ratio >= TargetIngressRatio)
+			}
+		}
+		rows = append(rows, rw)
+	}
+	return rows
+}
+
+// consumeRows are rows of drains by parallelism, each with its ratio to
+// the raw consume; with target, the one at targetParallelism is judged
+// against TargetDispatchRatio (and missed unless every event came).
+func (r *Report) consumeRows(id, what string, points map[int]Drain,
+	target bool) []row {
+	var rows []row
+	for _, p := range Parallelisms {
+		d, ok := points[p]
+		if !ok {
+			continue
+		}
+		rw := drainRow(id, what, fmt.Sprintf("p=%d", p), d)
+		if ratio, ok := r.consumeRatio(d); ok {
+			rw.ratio = fmt.Sprintf("%.2f of raw consume", ratio)
+			if target && p == targetParallelism {
+				rw.target = verdict(fmt.Sprintf("≥ %.2f",
+					TargetDispatchRatio), ratio >= TargetDispatchRatio &&
+					d.Complete())
+			}
+		}
+		rows = append(rows, rw)
+	}
+	return rows
+}
+
+// publishRatio is t's rate over the raw publish's at concurrency c, when
+// that was measured.
+func (r *Report) publishRatio(t Throughput, c int) (float64, bool) {
+	raw, ok := r.Ceiling.Publish[c]
+	if !ok || raw.Rate() <= 0 {
+		return 0, false
+	}
+	return t.Rate() / raw.Rate(), true
+}
+
+// consumeRatio is d's rate over the raw consume's, when that was
+// measured.
+func (r *Report) consumeRatio(d Drain) (float64, bool) {
+	if raw := r.Ceiling.Consume.Rate(); raw > 0 {
+		return d.Rate() / raw, true
+	}
+	return 0, false
 }
 
 func throughputRow(id, what, setting string, t Throughput) row {

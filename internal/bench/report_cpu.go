@@ -12,28 +12,26 @@ import (
 // on this machine at the target points (the floors), and what share of
 // that Ferry reaches.
 func (r *Report) writeBounds(b *strings.Builder) {
-	raw, okRaw := r.Ceiling.Publish[targetConcurrency]
-	floor, okFloor := r.Floor.Ingress[targetConcurrency]
-	if okRaw && okFloor && raw.Rate() > 0 && floor.Rate() > 0 {
+	floor, ok := r.Floor.Ingress[targetConcurrency]
+	if bound, okBound := r.publishRatio(floor, targetConcurrency); ok &&
+		okBound && floor.Rate() > 0 {
 		fmt.Fprintf(b, "\nBound for (b) at c=%d: with no Ferry in it, HTTP "+
 			"(Go's net/http at both ends) in front of RabbitMQ takes in "+
 			"%.2f of raw publish on this machine (the target asks %.2f of "+
-			"Ferry)", targetConcurrency,
-			floor.Rate()/raw.Rate(), TargetIngressRatio)
+			"Ferry)", targetConcurrency, bound, TargetIngressRatio)
 		if t, ok := r.Ingress[targetConcurrency]; ok && t.Rate() > 0 {
 			fmt.Fprintf(b, "; Ferry's ingress reaches %.2f of that floor",
 				t.Rate()/floor.Rate())
 		}
 		b.WriteString(".\n")
 	}
-	rawC := r.Ceiling.Consume
-	floorD, okFloorD := r.Floor.Dispatch[targetParallelism]
-	if rawC.Rate() > 0 && okFloorD && floorD.Rate() > 0 {
+	floorD, ok := r.Floor.Dispatch[targetParallelism]
+	if bound, okBound := r.consumeRatio(floorD); ok && okBound &&
+		floorD.Rate() > 0 {
 		fmt.Fprintf(b, "\nBound for (c) at p=%d: with no Ferry in it, "+
 			"delivering from RabbitMQ over HTTP (Go's net/http at both ends) "+
 			"goes at %.2f of raw consume on this machine (the target asks "+
-			"%.2f of Ferry)",
-			targetParallelism, floorD.Rate()/rawC.Rate(), TargetDispatchRatio)
+			"%.2f of Ferry)", targetParallelism, bound, TargetDispatchRatio)
 		if d, ok := r.Dispatch[targetParallelism]; ok && d.Rate() > 0 {
 			fmt.Fprintf(b, "; Ferry's dispatch reaches %.2f of that floor",
 				d.Rate()/floorD.Rate())
