@@ -42,7 +42,7 @@ func (c CPU) Known() bool { return c.HaveRabbitMQ && c.HaveRedis }
 // and Redis servers from /proc. It finds the servers by their process
 // names (beam.smp, redis-server) once, when their URLs name this machine.
 type cpuMeter struct {
-	rabbitmq, redis []string // /proc/<pid>/stat paths, one or none
+	rabbitmq, redis string // /proc/<pid>/stat paths, "" when not found
 }
 
 // clockTick is the unit of the times in /proc/<pid>/stat: USER_HZ, which
@@ -73,8 +73,8 @@ func (m *cpuMeter) read() CPU {
 		return CPU{}
 	}
 	c.Self = self
-	c.RabbitMQ, c.HaveRabbitMQ = sumStatTimes(m.rabbitmq)
-	c.Redis, c.HaveRedis = sumStatTimes(m.redis)
+	c.RabbitMQ, c.HaveRabbitMQ = statTime(m.rabbitmq)
+	c.Redis, c.HaveRedis = statTime(m.redis)
 	c.Machine, c.HaveMachine = machineBusy("/proc/stat")
 	return c
 }
@@ -103,22 +103,13 @@ func machineBusy(path string) (time.Duration, bool) {
 	return time.Duration(busy) * clockTick, true
 }
 
-func sumStatTimes(paths []string) (time.Duration, bool) {
-	var sum time.Duration
-	for _, p := range paths {
-		t, ok := statTime(p)
-		if !ok {
-			return 0, false
-		}
-		sum += t
-	}
-	return sum, len(paths) > 0
-}
-
 // statTime reads utime + stime from a /proc/<pid>/stat file: the 14th
 // and 15th fields, counted after the parenthesised command name (which
 // may hold spaces).
 func statTime(path string) (time.Duration, bool) {
+	if path == "" {
+		return 0, false
+	}
 	fields, ok := statFields(path)
 	if !ok || len(fields) < 13 {
 		return 0, false
@@ -131,10 +122,11 @@ func statTime(path string) (time.Duration, bool) {
 	return time.Duration(utime+stime) * clockTick, true
 }
 
-// statsOf is the stat file of the server named comm: of the processes of
-// that name, the one that started first. Short-lived ones of the same name
-// (rabbitmqctl runs a beam.smp of its own) come and go during a run.
-func statsOf(comm string) []string {
+// statsOf is the stat file of the server named comm, "" when none runs:
+// of the processes of that name, the one that started first. Short-lived
+// ones of the same name (rabbitmqctl runs a beam.smp of its own) come and
+// go during a run.
+func statsOf(comm string) string {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var oldest string
 	var oldestStart int64
@@ -149,10 +141,7 @@ func statsOf(comm string) []string {
 			oldest, oldestStart = path, start
 		}
 	}
-	if oldest == "" {
-		return nil
-	}
-	return []string{oldest}
+	return oldest
 }
 
 // statStart reads a process's start time, in ticks after boot, from its

@@ -50,8 +50,8 @@ func TestStatsOfPicksTheOldestProcessOfTheName(t *testing.T) {
 	defer func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() }()
 	got := statsOf(strings.TrimSpace(string(self)))
 	want := fmt.Sprintf("/proc/%d/stat", os.Getpid())
-	if len(got) != 1 || got[0] != want {
-		t.Errorf("statsOf = %v, want [%s]", got, want)
+	if got != want {
+		t.Errorf("statsOf = %q, want %q", got, want)
 	}
 }
 
@@ -71,7 +71,7 @@ func TestMachineBusySumsTheBusyColumns(t *testing.T) {
 // This process's own time grows as it works, and a server that was not
 // found stays unknown.
 func TestMeterReadsThisProcess(t *testing.T) {
-	m := &cpuMeter{redis: []string{"/proc/0/no-such-stat"}}
+	m := &cpuMeter{redis: "/proc/0/no-such-stat"}
 	before := m.read()
 	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
 	}
