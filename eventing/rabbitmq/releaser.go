@@ -94,15 +94,21 @@ func (r *releaser) size() int {
 	return len(r.pending)
 }
 
-// run sends the releases that are due until stop is closed.
+// run sends the releases that are due until stop is closed. With none to
+// come it sleeps until add wakes it: an idle process has no timer firing.
 func (r *releaser) run() {
-	t := time.NewTicker(releaseTick)
+	t := time.NewTimer(releaseTick)
 	defer t.Stop()
 	for {
+		var tick <-chan time.Time
+		if r.size() > 0 {
+			t.Reset(releaseTick)
+			tick = t.C
+		}
 		select {
 		case <-r.stop:
 			return
-		case <-t.C:
+		case <-tick:
 		case <-r.wake:
 		}
 		r.releaseDue()
